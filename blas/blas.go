@@ -1,24 +1,85 @@
 package blas
 
 import (
-	gblas "gonum.org/v1/gonum/blas"
-	"gonum.org/v1/gonum/blas/blas32"
+	"os"
+	"strings"
 )
 
-func trans(t bool) gblas.Transpose {
-	if t {
-		return gblas.Trans
+// backend names what Sgemm and friends run on: "native" (the kernels of
+// the selected kernelSet), "ref" (gonum and plain loops) or "openblas"
+// (the openblas build tag; Sgemm only).
+var backend = "native"
+
+// kernelSets lists the dispatch paths this CPU can run, fastest first; the
+// portable Go set is always last.
+var kernelSets = append(archKernels(), goKernels())
+
+// active is the kernel set the native backend uses.
+var active = kernelSets[0]
+
+func init() {
+	if forceRef {
+		backend = "ref"
 	}
-	return gblas.NoTrans
+	if openblasBuilt {
+		backend = "openblas"
+	}
+	// Read once: switching mid-run would make results depend on timing.
+	switch v := strings.ToLower(strings.TrimSpace(os.Getenv("COS_BLAS"))); v {
+	case "":
+	case "ref", "gonum":
+		backend = "ref"
+	case "native":
+		backend = "native"
+	case "openblas":
+		if openblasBuilt {
+			backend = "openblas"
+		}
+	default:
+		if ks := kernelSet_(v); ks != nil {
+			active, backend = ks, "native"
+		}
+	}
+}
+
+// kernelSet_ finds an available kernel set by name ("avx512", "avx2", "go").
+func kernelSet_(name string) *kernelSet {
+	for _, ks := range kernelSets {
+		if ks.name == name {
+			return ks
+		}
+	}
+	return nil
+}
+
+// Impl names the implementation behind Sgemm, e.g. "native/avx512",
+// "ref/gonum" or "openblas", for logs and benchmark output.
+func Impl() string {
+	switch backend {
+	case "ref":
+		return "ref/gonum"
+	case "openblas":
+		return "openblas"
+	}
+	return "native/" + active.name
 }
 
 // Sgemm computes C = alpha*op(A)*op(B) + beta*C where op(A) is m×k, op(B) is
 // k×n and C is m×n, all row-major with leading dimensions lda, ldb, ldc.
+// beta == 0 overwrites C without reading it (so NaN garbage does not leak).
+// Large products are split across the package's worker threads.
 func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if m == 0 || n == 0 {
 		return
 	}
-	blas32.Implementation().Sgemm(trans(transA), trans(transB), m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	switch backend {
+	case "ref":
+		refSgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	case "openblas":
+		openblasSgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	default:
+		nativeSgemm(active, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	}
 }
 
 // Gemm is Sgemm on contiguous matrices (lda, ldb, ldc implied by the shapes),
@@ -35,35 +96,40 @@ func Gemm(transA, transB bool, m, n, k int, alpha float32, a, b []float32, beta 
 }
 
 // Gemv computes y = alpha*op(A)*x + beta*y with A m×n row-major contiguous.
+// beta == 0 overwrites y.
 func Gemv(transA bool, m, n int, alpha float32, a, x []float32, beta float32, y []float32) {
 	if m == 0 || n == 0 {
 		return
 	}
-	blas32.Implementation().Sgemv(trans(transA), m, n, alpha, a, n, x, 1, beta, y, 1)
+	if backend == "ref" {
+		refGemv(transA, m, n, alpha, a, x, beta, y)
+		return
+	}
+	nativeGemv(active, transA, m, n, alpha, a, x, beta, y)
 }
 
 // Axpy computes y += alpha*x over the first n elements.
 func Axpy(n int, alpha float32, x, y []float32) {
-	x, y = x[:n], y[:n]
-	for i, v := range x {
-		y[i] += alpha * v
+	if backend == "ref" {
+		refAxpy(n, alpha, x, y)
+		return
 	}
+	nativeAxpy(active, alpha, x[:n], y[:n])
 }
 
 // Scal computes x *= alpha over the first n elements.
 func Scal(n int, alpha float32, x []float32) {
-	x = x[:n]
-	for i := range x {
-		x[i] *= alpha
+	if backend == "ref" {
+		refScal(n, alpha, x)
+		return
 	}
+	nativeScal(active, alpha, x[:n])
 }
 
 // Dot returns the sum of x[i]*y[i] over the first n elements.
 func Dot(n int, x, y []float32) float32 {
-	x, y = x[:n], y[:n]
-	var s float32
-	for i, v := range x {
-		s += v * y[i]
+	if backend == "ref" {
+		return refDot(n, x, y)
 	}
-	return s
+	return nativeDot(active, x[:n], y[:n])
 }

@@ -1,0 +1,143 @@
+package blas
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"sync"
+	"testing"
+	"time"
+)
+
+// benchShapes are the gemms of LeNet (batch 64) as Caffe's layers call them,
+// plus 1024³ and the whole-batch convolution forms.
+var benchShapes = []struct {
+	name    string
+	tA, tB  bool
+	m, n, k int
+}{
+	{"1024cubed", false, false, 1024, 1024, 1024},
+	{"conv1_fwd", false, false, 20, 576, 25},
+	{"conv1_wgrad", false, true, 20, 25, 576},
+	{"conv1_dgrad", true, false, 25, 576, 20},
+	{"conv2_fwd", false, false, 50, 64, 500},
+	{"conv2_wgrad", false, true, 50, 500, 64},
+	{"conv2_dgrad", true, false, 500, 64, 50},
+	{"ip1_fwd", false, true, 64, 500, 800},
+	{"ip1_fwd_nn", false, false, 64, 500, 800},
+	{"ip1_wgrad", true, false, 500, 800, 64},
+	{"ip1_dgrad", false, false, 64, 800, 500},
+	{"ip2_fwd", false, true, 64, 10, 500},
+	{"ip2_fwd_nn", false, false, 64, 10, 500},
+	{"ip2_wgrad", true, false, 10, 500, 64},
+	{"ip2_dgrad", false, false, 64, 500, 10},
+	{"conv1_fwd_batch", false, false, 20, 64 * 576, 25},
+	{"conv2_fwd_batch", false, false, 50, 64 * 64, 500},
+	{"conv2_wgrad_batch", false, true, 50, 500, 64 * 64},
+}
+
+type benchImpl struct {
+	name string
+	f    func(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int)
+}
+
+func benchImpls() []benchImpl {
+	impls := []benchImpl{}
+	for _, ks := range kernelSets {
+		if ks.name == "go" {
+			continue
+		}
+		impls = append(impls, benchImpl{"native-" + ks.name, func(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+			nativeSgemm(ks, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		}})
+	}
+	if ks := kernelSets[0]; ks.name != "go" && os.Getenv("COS_BENCH_1T") != "" {
+		impls = append(impls, benchImpl{"native-" + ks.name + "-1t", func(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+			t := threads
+			threads = 1
+			nativeSgemm(ks, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+			threads = t
+		}})
+	}
+	impls = append(impls, benchImpl{"gonum", refSgemm})
+	if openblasBuilt {
+		impls = append(impls, benchImpl{"openblas", openblasSgemm})
+	}
+	return impls
+}
+
+// BenchmarkSgemm reports GFLOP/s (2mnk per call) per shape and
+// implementation. Threads: SetThreads default (GOMAXPROCS); OpenBLAS uses
+// OPENBLAS_NUM_THREADS.
+func BenchmarkSgemm(b *testing.B) {
+	if openblasBuilt {
+		fmt.Fprintf(os.Stderr, "openblas core: %s (OPENBLAS_CORETYPE=%q)\n", OpenBLASCore(), os.Getenv("OPENBLAS_CORETYPE"))
+	}
+	r := rand.New(rand.NewPCG(7, 7))
+	for _, s := range benchShapes {
+		lda, ldb := s.k, s.n
+		if s.tA {
+			lda = s.m
+		}
+		if s.tB {
+			ldb = s.k
+		}
+		a, bb := randSlice(r, s.m*s.k), randSlice(r, s.k*s.n)
+		c := make([]float32, s.m*s.n)
+		for _, im := range benchImpls() {
+			if im.name == "gonum" && s.m*s.n*s.k > 1<<27 {
+				continue // minutes of gonum buy no information
+			}
+			b.Run(s.name+"/"+im.name, func(b *testing.B) {
+				im.f(s.tA, s.tB, s.m, s.n, s.k, 1, a, lda, bb, ldb, 0, c, s.n)
+				b.ResetTimer()
+				for b.Loop() {
+					im.f(s.tA, s.tB, s.m, s.n, s.k, 1, a, lda, bb, ldb, 0, c, s.n)
+				}
+				sec := b.Elapsed().Seconds() / float64(b.N)
+				b.ReportMetric(2*float64(s.m)*float64(s.n)*float64(s.k)/sec/1e9, "GFLOP/s")
+			})
+		}
+	}
+}
+
+// BenchmarkFMAPeak runs the register-only FMA loop of each kernel set on
+// Threads() goroutines at once and reports the aggregate GFLOP/s.
+func BenchmarkFMAPeak(b *testing.B) {
+	for _, ks := range kernelSets {
+		b.Run(ks.name, func(b *testing.B) {
+			const iters = 1 << 20
+			for b.Loop() {
+				var wg sync.WaitGroup
+				for t := 0; t < threads; t++ {
+					wg.Add(1)
+					go func() { defer wg.Done(); ks.peak(iters) }()
+				}
+				wg.Wait()
+			}
+			sec := b.Elapsed().Seconds() / float64(b.N)
+			b.ReportMetric(float64(threads)*float64(iters)*float64(ks.peakFlops)/sec/1e9, "GFLOP/s")
+		})
+	}
+}
+
+func BenchmarkLevel1(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 1))
+	const n = 4096
+	x, y := randSlice(r, n), randSlice(r, n)
+	for _, ks := range kernelSets {
+		b.Run("dot/"+ks.name, func(b *testing.B) {
+			for b.Loop() {
+				nativeDot(ks, x, y)
+			}
+			b.ReportMetric(2*n/(b.Elapsed().Seconds()/float64(b.N))/1e9, "GFLOP/s")
+		})
+		b.Run("axpy/"+ks.name, func(b *testing.B) {
+			for b.Loop() {
+				nativeAxpy(ks, 1e-9, x, y)
+			}
+			b.ReportMetric(2*n/(b.Elapsed().Seconds()/float64(b.N))/1e9, "GFLOP/s")
+		})
+	}
+	_ = time.Now
+}

@@ -1,0 +1,364 @@
+package blas
+
+// kernelSet is one dispatch path: the register-tiled micro-kernels and
+// level-1 loops for an instruction set, plus the tile shape they assume.
+type kernelSet struct {
+	name  string
+	mr    int // rows of the C tile (broadcast from A)
+	nr    int // columns of the C tile (vector loads of B)
+	lanes int // float32 lanes per vector register (level-1 granularity)
+
+	// kern computes one mr×nr tile:
+	// C[r][0:nr] = alpha*Σ_p A(r,p)*B(p,0:nr) + beta*C[r][0:nr], where
+	// A(r,p) = a[p*sa + r] and B(p,j) = b[p*sb + j] (sa, sb, ldc in bytes).
+	// beta == 0 never reads C.
+	kern func(k int, a, b, c *float32, sa, sb, ldc uintptr, alpha, beta float32)
+	// kernR is kern with A read row-wise: A(r,p) = a[r*sa + p], so a
+	// row-major A needs no packing. Nil if the set has none.
+	kernR func(k int, a, b, c *float32, sa, sb, ldc uintptr, alpha, beta float32)
+	// dot computes the 4×4 sums Σ_{p<k} A_i[p]*B_j[p] for k a multiple of
+	// lanes, with rows a+i*lda and b+j*ldb (bytes). Nil if the set has none.
+	dot func(k int, a *float32, lda uintptr, b *float32, ldb uintptr, out *[16]float32)
+
+	peak      func(n int) // register-only FMA loop, peakFlops per iteration
+	peakFlops int
+
+	axpy func(n int, alpha float32, x, y *float32)
+	dot1 func(n int, x, y *float32) float32
+	scal func(n int, alpha float32, x *float32)
+
+	// Cache blocking: kc floats of K per packed panel, mc rows of A per
+	// packed block (kept in L2), nc columns of B per packed block.
+	kc, mc, nc int
+
+	// mode overrides the pack/direct choice (tests and tuning): 0 decides
+	// by shape, modePack always packs, modeDirect reads operands in place
+	// wherever the layout allows.
+	mode int
+}
+
+const (
+	modeAuto = iota
+	modePack
+	modeDirect
+)
+
+// scratch holds one goroutine's packing buffers; grown on demand and kept,
+// so a warmed-up training step does not allocate.
+type scratch struct {
+	ap, bp []float32
+	tmp    []float32
+	da, db []float32 // edge rows for the dot path
+}
+
+func grow(s []float32, n int) []float32 {
+	if cap(s) < n {
+		return make([]float32, n)
+	}
+	return s[:n]
+}
+
+func ptr(s []float32, i int) *float32 { return &s[i] }
+
+// gemmArgs is one sgemm call, or the part of one that a worker computes.
+type gemmArgs struct {
+	tA, tB      bool
+	m, n, k     int
+	alpha, beta float32
+	a, b, c     []float32
+	lda, ldb    int
+	ldc         int
+}
+
+// sub returns the rows [i0,i1) and columns [j0,j1) of the call's C.
+func (g *gemmArgs) sub(i0, i1, j0, j1 int) gemmArgs {
+	s := *g
+	s.m, s.n = i1-i0, j1-j0
+	if i0 > 0 {
+		if g.tA {
+			s.a = g.a[i0:]
+		} else {
+			s.a = g.a[i0*g.lda:]
+		}
+	}
+	if j0 > 0 {
+		if g.tB {
+			s.b = g.b[j0*g.ldb:]
+		} else {
+			s.b = g.b[j0:]
+		}
+	}
+	s.c = g.c[i0*g.ldc+j0:]
+	return s
+}
+
+// scaleC sets C = beta*C (beta == 0 overwrites, so NaN garbage goes away).
+func scaleC(m, n int, beta float32, c []float32, ldc int) {
+	for i := 0; i < m; i++ {
+		row := c[i*ldc : i*ldc+n]
+		if beta == 0 {
+			clear(row)
+		} else if beta != 1 {
+			for j := range row {
+				row[j] *= beta
+			}
+		}
+	}
+}
+
+// useDot says whether the A·Bᵀ dot-product path beats packing: both
+// operands are contiguous along K, and K is long enough that the per-tile
+// horizontal reductions are amortised.
+func (ks *kernelSet) useDot(g *gemmArgs) bool {
+	return ks.dot != nil && !g.tA && g.tB && g.k >= 64 && ks.mode != modePack
+}
+
+// serial computes one (sub-)gemm on the calling goroutine.
+func (ks *kernelSet) serial(s *scratch, g *gemmArgs) {
+	if g.m == 0 || g.n == 0 {
+		return
+	}
+	if g.k == 0 || g.alpha == 0 {
+		scaleC(g.m, g.n, g.beta, g.c, g.ldc)
+		return
+	}
+	if ks.useDot(g) {
+		ks.dotGemm(s, g)
+		return
+	}
+	ks.blocked(s, g)
+}
+
+// blocked is the packed, cache-blocked outer-product driver. Operands whose
+// layout the micro-kernel can read directly (Aᵀ stored K×M, B stored K×N, or
+// a row-major A through kernR) are not packed when the problem is small
+// enough that packing would not be repaid by reuse.
+func (ks *kernelSet) blocked(s *scratch, g *gemmArgs) {
+	mr, nr := ks.mr, ks.nr
+	m, n, k := g.m, g.n, g.k
+	kcMax, mcMax, ncMax := ks.kc, ks.mc, ks.nc
+	// Direct operands: B is reused by m/mr tiles, A by n/nr tiles; pack
+	// only when that reuse is large.
+	directB := !g.tB && m <= 4*mcMax
+	directA := (g.tA || ks.kernR != nil) && n <= 2*nr*8
+	switch ks.mode {
+	case modePack:
+		directA, directB = false, false
+	case modeDirect:
+		directA, directB = g.tA || ks.kernR != nil, !g.tB
+	}
+	if !directA {
+		s.ap = grow(s.ap, (min(mcMax, m)+mr)*min(kcMax, k))
+	} else {
+		s.ap = grow(s.ap, mr*min(kcMax, k))
+	}
+	if !directB {
+		s.bp = grow(s.bp, (min(ncMax, n)+nr)*min(kcMax, k))
+	} else {
+		s.bp = grow(s.bp, nr*min(kcMax, k))
+	}
+	s.tmp = grow(s.tmp, mr*nr)
+	tmp := ptr(s.tmp, 0)
+	for jc := 0; jc < n; jc += ncMax {
+		nc := min(ncMax, n-jc)
+		for pc := 0; pc < k; pc += kcMax {
+			kc := min(kcMax, k-pc)
+			beta := g.beta
+			if pc > 0 {
+				beta = 1
+			}
+			if !directB {
+				packB(g, pc, kc, jc, nc, nr, s.bp)
+			}
+			for ic := 0; ic < m; ic += mcMax {
+				mc := min(mcMax, m-ic)
+				if !directA {
+					packA(g, ic, mc, pc, kc, mr, s.ap)
+				}
+				for jr := 0; jr < nc; jr += nr {
+					nre := min(nr, nc-jr)
+					var bptr *float32
+					var sb uintptr
+					if directB {
+						if nre == nr {
+							bptr, sb = ptr(g.b, pc*g.ldb+jc+jr), uintptr(g.ldb*4)
+						} else {
+							packB(g, pc, kc, jc+jr, nre, nr, s.bp)
+							bptr, sb = ptr(s.bp, 0), uintptr(nr*4)
+						}
+					} else {
+						bptr, sb = ptr(s.bp, jr*kc), uintptr(nr*4)
+					}
+					for ir := 0; ir < mc; ir += mr {
+						mre := min(mr, mc-ir)
+						kern := ks.kern
+						var aptr *float32
+						var sa uintptr
+						switch {
+						case !directA:
+							aptr, sa = ptr(s.ap, ir*kc), uintptr(mr*4)
+						case mre < mr:
+							packA(g, ic+ir, mre, pc, kc, mr, s.ap)
+							aptr, sa = ptr(s.ap, 0), uintptr(mr*4)
+						case g.tA:
+							aptr, sa = ptr(g.a, pc*g.lda+ic+ir), uintptr(g.lda*4)
+						default:
+							kern = ks.kernR
+							aptr, sa = ptr(g.a, (ic+ir)*g.lda+pc), uintptr(g.lda*4)
+						}
+						ci := (ic+ir)*g.ldc + jc + jr
+						if mre == mr && nre == nr {
+							kern(kc, aptr, bptr, ptr(g.c, ci), sa, sb, uintptr(g.ldc*4), g.alpha, beta)
+							continue
+						}
+						kern(kc, aptr, bptr, tmp, sa, sb, uintptr(nr*4), g.alpha, 0)
+						for r := 0; r < mre; r++ {
+							crow := g.c[ci+r*g.ldc : ci+r*g.ldc+nre]
+							trow := s.tmp[r*nr : r*nr+nre]
+							if beta == 0 {
+								copy(crow, trow)
+							} else {
+								for j, v := range trow {
+									crow[j] = beta*crow[j] + v
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// packA copies A[i0:i0+mc, p0:p0+kc] into panels of mr rows, each stored
+// k-major (mr consecutive floats per k), zero-padding the last panel.
+func packA(g *gemmArgs, i0, mc, p0, kc, mr int, dst []float32) {
+	a, lda := g.a, g.lda
+	for ir := 0; ir < mc; ir += mr {
+		panel := dst[ir*kc : ir*kc+mr*kc]
+		mre := min(mr, mc-ir)
+		if g.tA {
+			for p := 0; p < kc; p++ {
+				src := a[(p0+p)*lda+i0+ir:]
+				d := panel[p*mr : p*mr+mr]
+				copy(d[:mre], src[:mre])
+				clear(d[mre:])
+			}
+			continue
+		}
+		for r := 0; r < mre; r++ {
+			src := a[(i0+ir+r)*lda+p0 : (i0+ir+r)*lda+p0+kc]
+			for p, v := range src {
+				panel[p*mr+r] = v
+			}
+		}
+		for r := mre; r < mr; r++ {
+			for p := 0; p < kc; p++ {
+				panel[p*mr+r] = 0
+			}
+		}
+	}
+}
+
+// packB copies B[p0:p0+kc, j0:j0+nc] into panels of nr columns, each stored
+// k-major (nr consecutive floats per k), zero-padding the last panel.
+func packB(g *gemmArgs, p0, kc, j0, nc, nr int, dst []float32) {
+	b, ldb := g.b, g.ldb
+	for jr := 0; jr < nc; jr += nr {
+		panel := dst[jr*kc : jr*kc+nr*kc]
+		nre := min(nr, nc-jr)
+		if !g.tB {
+			for p := 0; p < kc; p++ {
+				src := b[(p0+p)*ldb+j0+jr:]
+				d := panel[p*nr : p*nr+nr]
+				copy(d[:nre], src[:nre])
+				clear(d[nre:])
+			}
+			continue
+		}
+		for c := 0; c < nre; c++ {
+			src := b[(j0+jr+c)*ldb+p0 : (j0+jr+c)*ldb+p0+kc]
+			for p, v := range src {
+				panel[p*nr+c] = v
+			}
+		}
+		for c := nre; c < nr; c++ {
+			for p := 0; p < kc; p++ {
+				panel[p*nr+c] = 0
+			}
+		}
+	}
+}
+
+// dotGemm computes C = alpha*A·Bᵀ + beta*C for row-major A (m×k) and B
+// (n×k) with the 4×4 dot-product kernel: no packing, since both operands
+// are already contiguous along K. B rows are blocked so a block stays in L2
+// while every A row passes over it.
+func (ks *kernelSet) dotGemm(s *scratch, g *gemmArgs) {
+	m, n, k := g.m, g.n, g.k
+	kv := k &^ (ks.lanes - 1)
+	var out [16]float32
+	s.da = grow(s.da, 4*k)
+	s.db = grow(s.db, 4*k)
+	jb := max(4, (192*1024/(4*k))&^3)
+	for j0 := 0; j0 < n; j0 += jb {
+		j1 := min(n, j0+jb)
+		for i := 0; i < m; i += 4 {
+			mre := min(4, m-i)
+			ap, lda := g.a[i*g.lda:], g.lda
+			if mre < 4 {
+				edgeRows(s.da, g.a, i, mre, g.lda, k)
+				ap, lda = s.da, k
+			}
+			for j := j0; j < j1; j += 4 {
+				nre := min(4, j1-j)
+				bp, ldb := g.b[j*g.ldb:], g.ldb
+				if nre < 4 {
+					edgeRows(s.db, g.b, j, nre, g.ldb, k)
+					bp, ldb = s.db, k
+				}
+				if kv > 0 {
+					ks.dot(kv, &ap[0], uintptr(lda*4), &bp[0], uintptr(ldb*4), &out)
+				} else {
+					out = [16]float32{}
+				}
+				if kv < k {
+					for r := 0; r < mre; r++ {
+						ar := ap[r*lda+kv : r*lda+k]
+						for c := 0; c < nre; c++ {
+							br := bp[c*ldb+kv : c*ldb+k]
+							var t float32
+							for p, v := range ar {
+								t += v * br[p]
+							}
+							out[r*4+c] += t
+						}
+					}
+				}
+				for r := 0; r < mre; r++ {
+					crow := g.c[(i+r)*g.ldc+j : (i+r)*g.ldc+j+nre]
+					for c := range crow {
+						v := g.alpha * out[r*4+c]
+						if g.beta != 0 {
+							v += g.beta * crow[c]
+						}
+						crow[c] = v
+					}
+				}
+			}
+		}
+	}
+}
+
+// edgeRows copies rows [r0, r0+cnt) of a row-major matrix into a 4-row
+// buffer, zeroing the rest, so the 4×4 kernel can run on a partial tile.
+func edgeRows(dst, src []float32, r0, cnt, ld, k int) {
+	for r := 0; r < 4; r++ {
+		d := dst[r*k : r*k+k]
+		if r < cnt {
+			copy(d, src[(r0+r)*ld:(r0+r)*ld+k])
+		} else {
+			clear(d)
+		}
+	}
+}

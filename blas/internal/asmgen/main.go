@@ -1,0 +1,403 @@
+// Command asmgen writes blas/kernel_amd64.s: the register-tiled sgemm
+// micro-kernels (AVX-512 and AVX2+FMA), the dot-product tile kernel used for
+// A·Bᵀ with long K, and the FMA-peak loop. The kernels are generated rather
+// than hand-written because their bodies are long unrolled repetitions of one
+// pattern and the tile shape is a tuning knob.
+//
+// Run from blas/: go run ./internal/asmgen > kernel_amd64.s
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+)
+
+var w strings.Builder
+
+func p(format string, args ...any) { fmt.Fprintf(&w, format+"\n", args...) }
+
+// outer emits an MR×(V·L) outer-product micro-kernel. reg is the vector
+// register prefix ("Z" or "Y"), L the float32 lanes per register.
+//
+// func name(k int, a, b, c *float32, sa, sb, ldc uintptr, alpha, beta float32)
+// C[r][0:V·L] = alpha*Σ_p a[p*sa+r]*b[p*sb+0:V·L] + beta*C (beta==0: C not read).
+// sa, sb and ldc are in bytes.
+func outer(name string, mr, v int, reg string, lanes int, rowA bool) {
+	nacc := mr * v
+	bReg := func(j int) string { return fmt.Sprintf("%s%d", reg, nacc+j) }
+	bc := func(i int) string { return fmt.Sprintf("%s%d", reg, nacc+v+(i%2)) }
+	if reg == "Y" {
+		// 16 registers only: one broadcast register.
+		bc = func(int) string { return fmt.Sprintf("%s%d", reg, nacc+v) }
+	}
+	acc := func(r, j int) string { return fmt.Sprintf("%s%d", reg, r*v+j) }
+	vb := lanes * 4
+	p("// func %s(k int, a, b, c *float32, sa, sb, ldc uintptr, alpha, beta float32)", name)
+	p("TEXT ·%s(SB), NOSPLIT, $0-64", name)
+	p("\tMOVQ k+0(FP), CX")
+	p("\tMOVQ a+8(FP), AX")
+	p("\tMOVQ b+16(FP), BX")
+	p("\tMOVQ c+24(FP), DI")
+	p("\tMOVQ sa+32(FP), R8")
+	p("\tMOVQ sb+40(FP), R9")
+	p("\tMOVQ ldc+48(FP), R10")
+	// Row-wise A: row r lives at AX + r*sa for r < 6 and SI + (r-6)*sa
+	// above, using scaled-index addressing with R11 = sa, R12 = 3sa, R13 = 5sa.
+	aAddr := func(r int) string { return fmt.Sprintf("%d(AX)", r*4) }
+	if rowA {
+		p("\tMOVQ R8, R11")
+		p("\tLEAQ (R8)(R8*2), R12")
+		p("\tLEAQ (R8)(R8*4), R13")
+		p("\tLEAQ (AX)(R12*2), SI")
+		pat := []string{"(%s)", "(%s)(R11*1)", "(%s)(R11*2)", "(%s)(R12*1)", "(%s)(R11*4)", "(%s)(R13*1)"}
+		aAddr = func(r int) string {
+			base := "AX"
+			if r >= 6 {
+				base = "SI"
+			}
+			return fmt.Sprintf(pat[r%6], base)
+		}
+	}
+	for i := 0; i < nacc; i++ {
+		if reg == "Z" {
+			p("\tVPXORD %s%d, %s%d, %s%d", reg, i, reg, i, reg, i)
+		} else {
+			p("\tVXORPS %s%d, %s%d, %s%d", reg, i, reg, i, reg, i)
+		}
+	}
+	step := func() {
+		for j := 0; j < v; j++ {
+			p("\tVMOVUPS %d(BX), %s", j*vb, bReg(j))
+		}
+		for r := 0; r < mr; r++ {
+			p("\tVBROADCASTSS %s, %s", aAddr(r), bc(r))
+			for j := 0; j < v; j++ {
+				p("\tVFMADD231PS %s, %s, %s", bReg(j), bc(r), acc(r, j))
+			}
+		}
+		if rowA {
+			p("\tADDQ $4, AX")
+			if mr > 6 {
+				p("\tADDQ $4, SI")
+			}
+		} else {
+			p("\tADDQ R8, AX")
+		}
+		p("\tADDQ R9, BX")
+	}
+	// Main loop unrolled by 4, then a one-step tail loop.
+	p("\tMOVQ CX, DX")
+	p("\tSHRQ $2, DX")
+	p("\tANDQ $3, CX")
+	p("\tTESTQ DX, DX")
+	p("\tJEQ %s_tail", name)
+	p("%s_loop4:", name)
+	for u := 0; u < 4; u++ {
+		step()
+	}
+	p("\tDECQ DX")
+	p("\tJNE %s_loop4", name)
+	p("%s_tail:", name)
+	p("\tTESTQ CX, CX")
+	p("\tJEQ %s_store", name)
+	p("%s_loop1:", name)
+	step()
+	p("\tDECQ CX")
+	p("\tJNE %s_loop1", name)
+	p("%s_store:", name)
+	al := bReg(0)
+	be := bReg(1)
+	if v < 2 {
+		al, be = bReg(0), bc(0)
+	}
+	p("\tVBROADCASTSS alpha+56(FP), %s", al)
+	p("\tVBROADCASTSS beta+60(FP), %s", be)
+	// beta == ±0 means C is write-only (it may hold NaN garbage).
+	p("\tMOVL beta+60(FP), DX")
+	p("\tSHLL $1, DX")
+	p("\tJEQ %s_beta0", name)
+	for r := 0; r < mr; r++ {
+		for j := 0; j < v; j++ {
+			p("\tVMULPS %s, %s, %s", al, acc(r, j), acc(r, j))
+			p("\tVFMADD231PS %d(DI), %s, %s", j*vb, be, acc(r, j))
+			p("\tVMOVUPS %s, %d(DI)", acc(r, j), j*vb)
+		}
+		p("\tADDQ R10, DI")
+	}
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("%s_beta0:", name)
+	for r := 0; r < mr; r++ {
+		for j := 0; j < v; j++ {
+			p("\tVMULPS %s, %s, %s", al, acc(r, j), acc(r, j))
+			p("\tVMOVUPS %s, %d(DI)", acc(r, j), j*vb)
+		}
+		p("\tADDQ R10, DI")
+	}
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("")
+}
+
+// dot4x4 emits the A·Bᵀ tile kernel: out[i*4+j] = Σ_{p<k} a_i[p]*b_j[p] for
+// four rows of A and four rows of B, k a multiple of the vector width (the
+// caller does the tail). The four A rows are a0 + i*lda, the B rows b0 + j*ldb
+// (byte strides); callers clamp the strides' targets by passing duplicate rows.
+//
+// func name(k int, a0 *float32, lda uintptr, b0 *float32, ldb uintptr, out *[16]float32)
+func dot4x4(name, reg string, lanes int) {
+	vb := lanes * 4
+	p("// func %s(k int, a *float32, lda uintptr, b *float32, ldb uintptr, out *[16]float32)", name)
+	p("TEXT ·%s(SB), NOSPLIT, $0-48", name)
+	p("\tMOVQ k+0(FP), CX")
+	p("\tMOVQ a+8(FP), AX")
+	p("\tMOVQ lda+16(FP), R8")
+	p("\tMOVQ b+24(FP), BX")
+	p("\tMOVQ ldb+32(FP), R9")
+	p("\tMOVQ out+40(FP), DI")
+	// Row pointers: A rows AX, SI, DX, R10; B rows BX, R11, R12, R13.
+	p("\tLEAQ (AX)(R8*1), SI")
+	p("\tLEAQ (AX)(R8*2), DX")
+	p("\tLEAQ (SI)(R8*2), R10")
+	p("\tLEAQ (BX)(R9*1), R11")
+	p("\tLEAQ (BX)(R9*2), R12")
+	p("\tLEAQ (R11)(R9*2), R13")
+	arows := []string{"AX", "SI", "DX", "R10"}
+	brows := []string{"BX", "R11", "R12", "R13"}
+	for i := 0; i < 16; i++ {
+		if reg == "Z" {
+			p("\tVPXORD %s%d, %s%d, %s%d", reg, i, reg, i, reg, i)
+		} else {
+			p("\tVXORPS %s%d, %s%d, %s%d", reg, i, reg, i, reg, i)
+		}
+	}
+	p("\tXORQ R8, R8")
+	p("\tSHLQ $2, CX")
+	p("\tTESTQ CX, CX")
+	p("\tJEQ %s_reduce", name)
+	p("%s_loop:", name)
+	if reg == "Z" {
+		for j := 0; j < 4; j++ {
+			p("\tVMOVUPS (%s)(R8*1), %s%d", brows[j], reg, 16+j)
+		}
+		for i := 0; i < 4; i++ {
+			p("\tVMOVUPS (%s)(R8*1), %s%d", arows[i], reg, 20+i)
+			for j := 0; j < 4; j++ {
+				p("\tVFMADD231PS %s%d, %s%d, %s%d", reg, 16+j, reg, 20+i, reg, i*4+j)
+			}
+		}
+	} else {
+		// 16 accumulators fill every ymm register: use memory operands.
+		// Two passes would need reloading, so AVX2 uses the B rows from memory.
+		panic("dot4x4: AVX2 not supported")
+	}
+	p("\tADDQ $%d, R8", vb)
+	p("\tCMPQ R8, CX")
+	p("\tJLT %s_loop", name)
+	p("%s_reduce:", name)
+	// Fold each 512-bit accumulator to 128 bits, then combine 4 at a time
+	// with horizontal adds into the 4 sums of one output row.
+	for i := 0; i < 16; i++ {
+		p("\tVEXTRACTF64X4 $1, Z%d, Y24", i)
+		p("\tVADDPS Y24, Y%d, Y%d", i, i)
+		p("\tVEXTRACTF32X4 $1, Y%d, X25", i)
+		p("\tVADDPS X25, X%d, X%d", i, i)
+	}
+	for i := 0; i < 4; i++ {
+		a, b, c, d := i*4, i*4+1, i*4+2, i*4+3
+		p("\tVHADDPS X%d, X%d, X%d", b, a, a)
+		p("\tVHADDPS X%d, X%d, X%d", d, c, c)
+		p("\tVHADDPS X%d, X%d, X%d", c, a, a)
+		p("\tVMOVUPS X%d, %d(DI)", a, i*16)
+	}
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("")
+}
+
+// fmaPeak emits a register-only FMA loop: n iterations of 24 independent
+// FMAs (enough chains to cover latency on 2 pipes), for the peak benchmark.
+func fmaPeak(name, reg string, nacc int) {
+	p("// func %s(n int)", name)
+	p("TEXT ·%s(SB), NOSPLIT, $0-8", name)
+	p("\tMOVQ n+0(FP), CX")
+	if reg == "Z" {
+		p("\tVPXORD Z30, Z30, Z30")
+		p("\tVPXORD Z31, Z31, Z31")
+	} else {
+		p("\tVXORPS Y14, Y14, Y14")
+		p("\tVXORPS Y15, Y15, Y15")
+	}
+	s1, s2 := reg+"30", reg+"31"
+	if reg == "Y" {
+		s1, s2 = "Y14", "Y15"
+	}
+	for i := 0; i < nacc; i++ {
+		if reg == "Z" {
+			p("\tVPXORD %s%d, %s%d, %s%d", reg, i, reg, i, reg, i)
+		} else {
+			p("\tVXORPS %s%d, %s%d, %s%d", reg, i, reg, i, reg, i)
+		}
+	}
+	p("%s_loop:", name)
+	for i := 0; i < nacc; i++ {
+		p("\tVFMADD231PS %s, %s, %s%d", s1, s2, reg, i)
+	}
+	p("\tDECQ CX")
+	p("\tJNE %s_loop", name)
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("")
+}
+
+// level1 emits axpy, scal and dot over n floats, n a multiple of the lane
+// count (the Go caller does the tail). Four registers per iteration hide FMA
+// latency; a single-register loop finishes the remainder.
+func level1(suffix, reg string, lanes int) {
+	vb := lanes * 4
+	blk := 4 * vb
+	zero := func(r string) {
+		if reg == "Z" {
+			p("\tVPXORD %s, %s, %s", r, r, r)
+		} else {
+			p("\tVXORPS %s, %s, %s", r, r, r)
+		}
+	}
+	al := reg + "15"
+	// axpy: y += alpha*x
+	p("// func axpy%s(n int, alpha float32, x, y *float32)", suffix)
+	p("TEXT ·axpy%s(SB), NOSPLIT, $0-32", suffix)
+	p("\tMOVQ n+0(FP), CX")
+	p("\tVBROADCASTSS alpha+8(FP), %s", al)
+	p("\tMOVQ x+16(FP), SI")
+	p("\tMOVQ y+24(FP), DI")
+	p("\tXORQ AX, AX")
+	p("\tSHLQ $2, CX")
+	p("\tMOVQ CX, DX")
+	p("\tANDQ $-%d, DX", blk)
+	p("axpy%s_blk:", suffix)
+	p("\tCMPQ AX, DX")
+	p("\tJGE axpy%s_one", suffix)
+	for j := 0; j < 4; j++ {
+		p("\tVMOVUPS %d(SI)(AX*1), %s%d", j*vb, reg, j)
+	}
+	for j := 0; j < 4; j++ {
+		p("\tVFMADD213PS %d(DI)(AX*1), %s, %s%d", j*vb, al, reg, j)
+	}
+	for j := 0; j < 4; j++ {
+		p("\tVMOVUPS %s%d, %d(DI)(AX*1)", reg, j, j*vb)
+	}
+	p("\tADDQ $%d, AX", blk)
+	p("\tJMP axpy%s_blk", suffix)
+	p("axpy%s_one:", suffix)
+	p("\tCMPQ AX, CX")
+	p("\tJGE axpy%s_done", suffix)
+	p("\tVMOVUPS (SI)(AX*1), %s0", reg)
+	p("\tVFMADD213PS (DI)(AX*1), %s, %s0", al, reg)
+	p("\tVMOVUPS %s0, (DI)(AX*1)", reg)
+	p("\tADDQ $%d, AX", vb)
+	p("\tJMP axpy%s_one", suffix)
+	p("axpy%s_done:", suffix)
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("")
+	// scal: x *= alpha
+	p("// func scal%s(n int, alpha float32, x *float32)", suffix)
+	p("TEXT ·scal%s(SB), NOSPLIT, $0-24", suffix)
+	p("\tMOVQ n+0(FP), CX")
+	p("\tVBROADCASTSS alpha+8(FP), %s", al)
+	p("\tMOVQ x+16(FP), SI")
+	p("\tXORQ AX, AX")
+	p("\tSHLQ $2, CX")
+	p("\tMOVQ CX, DX")
+	p("\tANDQ $-%d, DX", blk)
+	p("scal%s_blk:", suffix)
+	p("\tCMPQ AX, DX")
+	p("\tJGE scal%s_one", suffix)
+	for j := 0; j < 4; j++ {
+		p("\tVMULPS %d(SI)(AX*1), %s, %s%d", j*vb, al, reg, j)
+	}
+	for j := 0; j < 4; j++ {
+		p("\tVMOVUPS %s%d, %d(SI)(AX*1)", reg, j, j*vb)
+	}
+	p("\tADDQ $%d, AX", blk)
+	p("\tJMP scal%s_blk", suffix)
+	p("scal%s_one:", suffix)
+	p("\tCMPQ AX, CX")
+	p("\tJGE scal%s_done", suffix)
+	p("\tVMULPS (SI)(AX*1), %s, %s0", al, reg)
+	p("\tVMOVUPS %s0, (SI)(AX*1)", reg)
+	p("\tADDQ $%d, AX", vb)
+	p("\tJMP scal%s_one", suffix)
+	p("scal%s_done:", suffix)
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("")
+	// dot
+	p("// func dot%s(n int, x, y *float32) float32", suffix)
+	p("TEXT ·dot%s(SB), NOSPLIT, $0-28", suffix)
+	p("\tMOVQ n+0(FP), CX")
+	p("\tMOVQ x+8(FP), SI")
+	p("\tMOVQ y+16(FP), DI")
+	for j := 0; j < 4; j++ {
+		zero(fmt.Sprintf("%s%d", reg, j))
+	}
+	p("\tXORQ AX, AX")
+	p("\tSHLQ $2, CX")
+	p("\tMOVQ CX, DX")
+	p("\tANDQ $-%d, DX", blk)
+	p("dot%s_blk:", suffix)
+	p("\tCMPQ AX, DX")
+	p("\tJGE dot%s_one", suffix)
+	for j := 0; j < 4; j++ {
+		p("\tVMOVUPS %d(SI)(AX*1), %s%d", j*vb, reg, 4+j)
+	}
+	for j := 0; j < 4; j++ {
+		p("\tVFMADD231PS %d(DI)(AX*1), %s%d, %s%d", j*vb, reg, 4+j, reg, j)
+	}
+	p("\tADDQ $%d, AX", blk)
+	p("\tJMP dot%s_blk", suffix)
+	p("dot%s_one:", suffix)
+	p("\tCMPQ AX, CX")
+	p("\tJGE dot%s_red", suffix)
+	p("\tVMOVUPS (SI)(AX*1), %s4", reg)
+	p("\tVFMADD231PS (DI)(AX*1), %s4, %s0", reg, reg)
+	p("\tADDQ $%d, AX", vb)
+	p("\tJMP dot%s_one", suffix)
+	p("dot%s_red:", suffix)
+	p("\tVADDPS %s1, %s0, %s0", reg, reg, reg)
+	p("\tVADDPS %s3, %s2, %s2", reg, reg, reg)
+	p("\tVADDPS %s2, %s0, %s0", reg, reg, reg)
+	if reg == "Z" {
+		p("\tVEXTRACTF64X4 $1, Z0, Y1")
+		p("\tVADDPS Y1, Y0, Y0")
+	}
+	p("\tVEXTRACTF128 $1, Y0, X1")
+	p("\tVADDPS X1, X0, X0")
+	p("\tVHADDPS X0, X0, X0")
+	p("\tVHADDPS X0, X0, X0")
+	p("\tVZEROUPPER")
+	p("\tMOVSS X0, ret+24(FP)")
+	p("\tRET")
+	p("")
+}
+
+func main() {
+	p("// Code generated by go run ./internal/asmgen; DO NOT EDIT.")
+	p("")
+	p("//go:build amd64 && !purego")
+	p("")
+	p("#include \"textflag.h\"")
+	p("")
+	outer("kern512x12", 12, 2, "Z", 16, false)
+	outer("kern512x12r", 12, 2, "Z", 16, true)
+	outer("kern256x6", 6, 2, "Y", 8, false)
+	outer("kern256x6r", 6, 2, "Y", 8, true)
+	dot4x4("dot512x4x4", "Z", 16)
+	fmaPeak("fmaPeak512", "Z", 24)
+	fmaPeak("fmaPeak256", "Y", 12)
+	level1("AVX512", "Z", 16)
+	level1("AVX2", "Y", 8)
+	os.Stdout.WriteString(w.String())
+}

@@ -1,0 +1,40 @@
+//go:build openblas
+
+// Package openblas binds OpenBLAS's cblas_sgemm for benchmark comparison
+// (built only with the openblas tag). It lives apart from blas because a
+// cgo package cannot hold Go assembly.
+package openblas
+
+/*
+#cgo LDFLAGS: -lopenblas
+#include <cblas.h>
+char* openblas_get_corename(void);
+int openblas_get_num_threads(void);
+*/
+import "C"
+
+import (
+	"strconv"
+	"unsafe"
+)
+
+// Sgemm is cblas_sgemm on row-major operands.
+func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	ta, tb := uint32(C.CblasNoTrans), uint32(C.CblasNoTrans)
+	if transA {
+		ta = C.CblasTrans
+	}
+	if transB {
+		tb = C.CblasTrans
+	}
+	C.cblas_sgemm(C.CblasRowMajor, C.enum_CBLAS_TRANSPOSE(ta), C.enum_CBLAS_TRANSPOSE(tb), C.blasint(m), C.blasint(n), C.blasint(k),
+		C.float(alpha), (*C.float)(unsafe.Pointer(&a[0])), C.blasint(lda),
+		(*C.float)(unsafe.Pointer(&b[0])), C.blasint(ldb), C.float(beta),
+		(*C.float)(unsafe.Pointer(&c[0])), C.blasint(ldc))
+}
+
+// Core names the OpenBLAS kernel in use and its thread count, e.g.
+// "SkylakeX threads=2" when OPENBLAS_CORETYPE=SkylakeX took effect.
+func Core() string {
+	return C.GoString(C.openblas_get_corename()) + " threads=" + strconv.Itoa(int(C.openblas_get_num_threads()))
+}

@@ -1,0 +1,97 @@
+package layers
+
+import (
+	"math"
+	"math/rand"
+	"testing"
+)
+
+func TestInnerProductForwardAndGradient(t *testing.T) {
+	cases := []struct {
+		name      string
+		param     string
+		shape     []int
+		n         int
+		bias      bool
+		transpose bool
+		m, k      int
+		topShape  []int
+	}{
+		{"bias", `num_output: 5`, []int{3, 2, 2, 2}, 5, true, false, 3, 8, []int{3, 5}},
+		{"no bias", `num_output: 4 bias_term: false`, []int{2, 6}, 4, false, false, 2, 6, []int{2, 4}},
+		{"transpose", `num_output: 3 transpose: true`, []int{4, 5}, 3, true, true, 4, 5, []int{4, 3}},
+		{"transpose no bias", `num_output: 3 transpose: true bias_term: false`, []int{2, 3, 2}, 3, false, true, 2, 6, []int{2, 3}},
+		{"axis 2", `num_output: 2 axis: 2`, []int{2, 3, 4}, 2, true, false, 6, 4, []int{2, 3, 2}},
+		{"axis -1", `num_output: 2 axis: -1`, []int{2, 3, 4}, 2, true, false, 6, 4, []int{2, 3, 2}},
+	}
+	rng := rand.New(rand.NewSource(31))
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			text := `name: "ip" type: "InnerProduct" inner_product_param { ` + c.param +
+				` weight_filler { type: "gaussian" std: 0.5 } bias_filler { type: "gaussian" std: 0.5 } }`
+			l := buildLayer(t, text)
+			bottom := randBlob(rng, "x", c.shape...)
+			top := &Blob{}
+			if err := l.Setup([]*Blob{bottom}, []*Blob{top}); err != nil {
+				t.Fatal(err)
+			}
+			if !top.ShapeEquals(c.topShape) {
+				t.Fatalf("top shape %v, want %v", top.Shape(), c.topShape)
+			}
+			ps := l.Params()
+			wShape := []int{c.n, c.k}
+			if c.transpose {
+				wShape = []int{c.k, c.n}
+			}
+			if !ps[0].ShapeEquals(wShape) {
+				t.Fatalf("weight shape %v, want %v", ps[0].Shape(), wShape)
+			}
+			if c.bias != (len(ps) == 2) {
+				t.Fatalf("%d params with bias_term %v", len(ps), c.bias)
+			}
+			if err := l.Forward([]*Blob{bottom}, []*Blob{top}); err != nil {
+				t.Fatal(err)
+			}
+			for i := 0; i < c.m; i++ {
+				for j := 0; j < c.n; j++ {
+					var s float64
+					for q := 0; q < c.k; q++ {
+						w := ps[0].Data[j*c.k+q]
+						if c.transpose {
+							w = ps[0].Data[q*c.n+j]
+						}
+						s += float64(bottom.Data[i*c.k+q]) * float64(w)
+					}
+					if c.bias {
+						s += float64(ps[1].Data[j])
+					}
+					if got := top.Data[i*c.n+j]; math.Abs(float64(got)-s) > 1e-4 {
+						t.Fatalf("top[%d,%d] = %g, want %g", i, j, got, s)
+					}
+				}
+			}
+			if err := (GradCheck{Seed: 4}).Check(buildLayer(t, text), []*Blob{bottom}, []*Blob{{}}); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func TestInnerProductErrors(t *testing.T) {
+	l := buildLayer(t, `name: "ip_bad" type: "InnerProduct" inner_product_param { num_output: 0 }`)
+	wantErr(t, l.Setup([]*Blob{NewBlob(2, 3)}, []*Blob{{}}), `"ip_bad"`, "num_output")
+	l = buildLayer(t, `name: "ip_axis" type: "InnerProduct" inner_product_param { num_output: 2 axis: 3 }`)
+	wantErr(t, l.Setup([]*Blob{NewBlob(2, 3)}, []*Blob{{}}), `"ip_axis"`, "axis")
+	l = buildLayer(t, `name: "ip_re" type: "InnerProduct" inner_product_param { num_output: 2 }`)
+	b := NewBlob(2, 3)
+	if err := l.Setup([]*Blob{b}, []*Blob{{}}); err != nil {
+		t.Fatal(err)
+	}
+	b.Reshape(2, 4)
+	wantErr(t, l.Reshape([]*Blob{b}, []*Blob{{}}), `"ip_re"`, "incompatible")
+	// A different batch size is fine.
+	b.Reshape(5, 3)
+	if err := l.Reshape([]*Blob{b}, []*Blob{{}}); err != nil {
+		t.Fatal(err)
+	}
+}

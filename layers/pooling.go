@@ -1,0 +1,281 @@
+package layers
+
+import (
+	"math"
+
+	"github.com/cos-project/cos/prototxt/caffepb"
+)
+
+func init() {
+	Register("Pooling", func(p *caffepb.LayerParameter, ctx *Context) (Layer, error) {
+		return &Pooling{lp: p}, nil
+	})
+}
+
+// Pooling is Caffe's Pooling layer (MAX and AVE; STOCHASTIC is refused) over
+// the two spatial axes of an N×C×H×W bottom, with Caffe's output size:
+// ceil((H + 2*pad - kernel) / stride) + 1 (floor with round_mode FLOOR),
+// minus one when padding would make the last window start in the padding.
+//
+// MAX keeps the index of each maximum (h*W + w within its plane) for
+// Backward and writes it to an optional second top, as Caffe does.
+type Pooling struct {
+	lp *caffepb.LayerParameter
+
+	method        caffepb.PoolingParameter_PoolMethod
+	global        bool
+	kh, kw        int
+	ph, pw        int
+	sh, sw        int
+	floor         bool
+	num, channels int
+	height, width int
+	outH, outW    int
+	mask          []int32 // MAX: argmax per top element, -1 for an empty window
+	topShape      []int
+	rows, cols    []poolSpan // windows of each output row and column
+}
+
+// Type returns "Pooling".
+func (l *Pooling) Type() string { return "Pooling" }
+
+// Params returns nil: pooling has no learnable blobs.
+func (l *Pooling) Params() []*Blob { return nil }
+
+// Setup checks the parameters (Caffe's rules on kernel, pad, stride and
+// global_pooling) and shapes the tops.
+func (l *Pooling) Setup(bottom, top []*Blob) error {
+	pp := l.lp.GetPoolingParam()
+	if pp == nil {
+		pp = &caffepb.PoolingParameter{}
+	}
+	l.method = pp.GetPool()
+	maxTop := 1
+	switch l.method {
+	case caffepb.PoolingParameter_MAX:
+		maxTop = 2
+	case caffepb.PoolingParameter_AVE:
+	default:
+		return layerErr(l.lp, "pool method %v is not supported (only MAX and AVE)", l.method)
+	}
+	if err := checkBlobCounts(l.lp, bottom, top, 1, 1, 1, maxTop); err != nil {
+		return err
+	}
+	l.global = pp.GetGlobalPooling()
+	hasKernelHW := pp.KernelH != nil || pp.KernelW != nil
+	if l.global {
+		if pp.KernelSize != nil || hasKernelHW {
+			return layerErr(l.lp, "with global_pooling: true the filter size cannot be specified")
+		}
+	} else {
+		if pp.KernelSize != nil && hasKernelHW {
+			return layerErr(l.lp, "filter size is kernel_size OR kernel_h and kernel_w; not both")
+		}
+		if pp.KernelSize == nil && !(pp.KernelH != nil && pp.KernelW != nil) {
+			return layerErr(l.lp, "for non-square filters both kernel_h and kernel_w are required (or give kernel_size)")
+		}
+		if hasKernelHW {
+			l.kh, l.kw = int(pp.GetKernelH()), int(pp.GetKernelW())
+		} else {
+			l.kh, l.kw = int(pp.GetKernelSize()), int(pp.GetKernelSize())
+		}
+		if l.kh <= 0 || l.kw <= 0 {
+			return layerErr(l.lp, "filter dimensions cannot be zero (kernel %dx%d)", l.kh, l.kw)
+		}
+	}
+	if pp.PadH != nil || pp.PadW != nil {
+		if pp.Pad != nil {
+			return layerErr(l.lp, "pad is pad OR pad_h and pad_w; not both")
+		}
+		l.ph, l.pw = int(pp.GetPadH()), int(pp.GetPadW())
+	} else {
+		l.ph, l.pw = int(pp.GetPad()), int(pp.GetPad())
+	}
+	if pp.StrideH != nil || pp.StrideW != nil {
+		if pp.Stride != nil {
+			return layerErr(l.lp, "stride is stride OR stride_h and stride_w; not both")
+		}
+		l.sh, l.sw = int(pp.GetStrideH()), int(pp.GetStrideW())
+	} else {
+		l.sh, l.sw = int(pp.GetStride()), int(pp.GetStride())
+	}
+	if l.sh <= 0 || l.sw <= 0 {
+		return layerErr(l.lp, "stride must be positive (stride %dx%d)", l.sh, l.sw)
+	}
+	if l.global && (l.ph != 0 || l.pw != 0 || l.sh != 1 || l.sw != 1) {
+		return layerErr(l.lp, "with global_pooling: true only pad = 0 and stride = 1 are allowed")
+	}
+	if !l.global && (l.ph >= l.kh || l.pw >= l.kw) {
+		return layerErr(l.lp, "pad (%dx%d) must be smaller than the kernel (%dx%d)", l.ph, l.pw, l.kh, l.kw)
+	}
+	l.floor = pp.GetRoundMode() == caffepb.PoolingParameter_FLOOR
+	return l.Reshape(bottom, top)
+}
+
+// pooledSize is Caffe's output-size rule along one axis.
+func pooledSize(in, k, pad, stride int, floor bool) int {
+	q := float64(in+2*pad-k) / float64(stride)
+	var out int
+	if floor {
+		out = int(math.Floor(q)) + 1
+	} else {
+		out = int(math.Ceil(q)) + 1
+	}
+	// With padding, the last window must start inside the image (or the
+	// left padding), never entirely in the right padding.
+	if pad > 0 && (out-1)*stride >= in+pad {
+		out--
+	}
+	return out
+}
+
+// Reshape computes the pooled size and shapes the tops and the argmax mask.
+func (l *Pooling) Reshape(bottom, top []*Blob) error {
+	b := bottom[0]
+	if b.NumAxes() != 4 {
+		return layerErr(l.lp, "input must have 4 axes, corresponding to (num, channels, height, width); bottom %q has shape %v", b.Name, b.Shape())
+	}
+	l.num, l.channels, l.height, l.width = b.Num(), b.Channels(), b.Height(), b.Width()
+	if l.global {
+		l.kh, l.kw = l.height, l.width
+	}
+	if l.height+2*l.ph < l.kh || l.width+2*l.pw < l.kw {
+		return layerErr(l.lp, "kernel %dx%d is larger than the padded input %dx%d of bottom %q %v",
+			l.kh, l.kw, l.height+2*l.ph, l.width+2*l.pw, b.Name, b.Shape())
+	}
+	l.outH = pooledSize(l.height, l.kh, l.ph, l.sh, l.floor)
+	l.outW = pooledSize(l.width, l.kw, l.pw, l.sw, l.floor)
+	l.rows = spans(l.rows, l.outH, l.height, l.kh, l.ph, l.sh)
+	l.cols = spans(l.cols, l.outW, l.width, l.kw, l.pw, l.sw)
+	// A held slice: a variadic argument list would be allocated per call.
+	l.topShape = append(l.topShape[:0], l.num, l.channels, l.outH, l.outW)
+	for _, t := range top {
+		t.Reshape(l.topShape...)
+	}
+	if l.method == caffepb.PoolingParameter_MAX {
+		n := l.num * l.channels * l.outH * l.outW
+		if cap(l.mask) < n {
+			l.mask = make([]int32, n)
+		}
+		l.mask = l.mask[:n]
+	}
+	return nil
+}
+
+// Forward pools every plane.
+func (l *Pooling) Forward(bottom, top []*Blob) error {
+	in, out := bottom[0].Data, top[0].Data
+	planeIn, planeOut := l.height*l.width, l.outH*l.outW
+	planes := l.num * l.channels
+	if l.method == caffepb.PoolingParameter_MAX {
+		for p := 0; p < planes; p++ {
+			l.maxPlane(in[p*planeIn:(p+1)*planeIn], out[p*planeOut:(p+1)*planeOut], l.mask[p*planeOut:(p+1)*planeOut])
+		}
+		if len(top) > 1 {
+			m := top[1].Data
+			for i, v := range l.mask {
+				m[i] = float32(v)
+			}
+		}
+		return nil
+	}
+	for p := 0; p < planes; p++ {
+		l.avePlane(in[p*planeIn:(p+1)*planeIn], out[p*planeOut:(p+1)*planeOut])
+	}
+	return nil
+}
+
+// poolSpan is one output row's (or column's) window along its axis:
+// [lo, hi) clipped to the image, and size, Caffe's AVE divisor extent
+// (the window clipped to the padded image, so padding counts as zeros).
+type poolSpan struct{ lo, hi, size int }
+
+// spans computes the windows of every output position along one axis.
+func spans(dst []poolSpan, out, in, k, pad, stride int) []poolSpan {
+	dst = dst[:0]
+	for o := 0; o < out; o++ {
+		start := o*stride - pad
+		end := min(start+k, in+pad)
+		lo, hi := max(start, 0), min(start+k, in)
+		// With kernel < stride, Caffe's rounding can leave a last window
+		// wholly outside the image; it stays empty (MAX gives -FLT_MAX and
+		// AVE 0, as in Caffe) instead of slicing out of range.
+		lo = min(lo, hi)
+		dst = append(dst, poolSpan{lo: lo, hi: hi, size: end - start})
+	}
+	return dst
+}
+
+func (l *Pooling) maxPlane(in, out []float32, mask []int32) {
+	w := l.width
+	for y, r := range l.rows {
+		orow, mrow := out[y*l.outW:(y+1)*l.outW], mask[y*l.outW:(y+1)*l.outW]
+		for x, c := range l.cols {
+			best := float32(-math.MaxFloat32)
+			arg := int32(-1)
+			for h := r.lo; h < r.hi; h++ {
+				row := in[h*w+c.lo : h*w+c.hi]
+				for i, v := range row {
+					// Strictly greater: the first maximum wins ties, as in Caffe.
+					if v > best {
+						best = v
+						arg = int32(h*w + c.lo + i)
+					}
+				}
+			}
+			orow[x] = best
+			mrow[x] = arg
+		}
+	}
+}
+
+func (l *Pooling) avePlane(in, out []float32) {
+	w := l.width
+	for y, r := range l.rows {
+		orow := out[y*l.outW : (y+1)*l.outW]
+		for x, c := range l.cols {
+			var s float32
+			for h := r.lo; h < r.hi; h++ {
+				for _, v := range in[h*w+c.lo : h*w+c.hi] {
+					s += v
+				}
+			}
+			orow[x] = s / float32(r.size*c.size)
+		}
+	}
+}
+
+// Backward routes each top gradient to its argmax (MAX) or spreads it
+// evenly over its window (AVE).
+func (l *Pooling) Backward(top []*Blob, propagateDown []bool, bottom []*Blob) {
+	if len(propagateDown) == 0 || !propagateDown[0] {
+		return
+	}
+	dOut, dIn := top[0].Diff, bottom[0].Diff
+	clear(dIn[:bottom[0].Count()])
+	planeIn, planeOut := l.height*l.width, l.outH*l.outW
+	planes := l.num * l.channels
+	for p := 0; p < planes; p++ {
+		di := dIn[p*planeIn : (p+1)*planeIn]
+		do := dOut[p*planeOut : (p+1)*planeOut]
+		if l.method == caffepb.PoolingParameter_MAX {
+			for i, m := range l.mask[p*planeOut : (p+1)*planeOut] {
+				if m >= 0 {
+					di[m] += do[i]
+				}
+			}
+			continue
+		}
+		for y, r := range l.rows {
+			for x, c := range l.cols {
+				g := do[y*l.outW+x] / float32(r.size*c.size)
+				for h := r.lo; h < r.hi; h++ {
+					row := di[h*l.width+c.lo : h*l.width+c.hi]
+					for i := range row {
+						row[i] += g
+					}
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,246 @@
+package lmdb
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"image"
+	"image/jpeg"
+	"image/png"
+	"math"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/cos-project/cos/layers"
+	"github.com/cos-project/cos/prototxt/caffepb"
+)
+
+// ImageOptions are convert_imageset's flags.
+type ImageOptions struct {
+	// Root is prepended to every path of the list (Caffe's ROOTFOLDER/).
+	Root string
+	// ResizeHeight and ResizeWidth resize every image (bilinear) when both
+	// are positive.
+	ResizeHeight, ResizeWidth int
+	// Gray stores 1-channel images instead of 3-channel BGR ones.
+	Gray bool
+	// Shuffle randomises the order of the list with Seed.
+	Shuffle bool
+	Seed    int64
+	// Encoded stores the image file's bytes (re-encoded in the same format
+	// when resized or converted to gray) instead of raw pixels.
+	Encoded bool
+	// CheckSize requires every image to have the size of the first.
+	CheckSize bool
+	Logf      Logf
+}
+
+// ImageEntry is one line of an image list.
+type ImageEntry struct {
+	Path  string
+	Label int
+}
+
+// ReadImageList parses a convert_imageset list: one "path label" per line,
+// the label after the last space (so paths may contain spaces). Blank lines
+// are skipped; anything else malformed is an error naming file and line.
+func ReadImageList(path string) ([]ImageEntry, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []ImageEntry
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for line := 1; sc.Scan(); line++ {
+		s := strings.TrimRight(sc.Text(), " \t\r")
+		if strings.TrimSpace(s) == "" {
+			continue
+		}
+		i := strings.LastIndexAny(s, " \t")
+		if i <= 0 {
+			return nil, fmt.Errorf("%s:%d: want \"path label\", got %q", path, line, s)
+		}
+		label, err := strconv.Atoi(s[i+1:])
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: label %q is not an integer", path, line, s[i+1:])
+		}
+		out = append(out, ImageEntry{Path: strings.TrimRight(s[:i], " \t"), Label: label})
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return out, nil
+}
+
+// ConvertImages builds an LMDB at out from an image list, like Caffe's
+// convert_imageset: keys "%08d_<path>" numbered in (possibly shuffled) list
+// order, pixels channel-major in OpenCV's BGR order (or 1 gray channel).
+// Images that cannot be read are skipped with a log line, as Caffe does; a
+// list from which nothing can be read is an error.
+func ConvertImages(listPath, out string, opt ImageOptions) (int, error) {
+	entries, err := ReadImageList(listPath)
+	if err != nil {
+		return 0, err
+	}
+	if len(entries) == 0 {
+		return 0, fmt.Errorf("%s: no images listed", listPath)
+	}
+	if opt.Shuffle {
+		opt.Logf.printf("Shuffling data")
+		r := rand.New(rand.NewSource(opt.Seed))
+		r.Shuffle(len(entries), func(i, j int) { entries[i], entries[j] = entries[j], entries[i] })
+	}
+	opt.Logf.printf("A total of %d images.", len(entries))
+	if (opt.ResizeHeight > 0) != (opt.ResizeWidth > 0) {
+		opt.Logf.printf("resize_height and resize_width must both be set to resize; not resizing")
+	}
+	skipped := 0
+	n, err := writeDB(out, func(w *Writer) error {
+		var pix []byte
+		firstC, firstH, firstW := -1, 0, 0
+		for i, e := range entries {
+			// Caffe concatenates root and path; joining also forgives a
+			// root without its trailing slash.
+			file := filepath.Join(opt.Root, e.Path)
+			var d *caffepb.Datum
+			d, pix, err = imageDatum(file, e.Label, opt, pix)
+			if err != nil {
+				opt.Logf.printf("Could not read %s: %v (skipped)", file, err)
+				skipped++
+				continue
+			}
+			if opt.CheckSize && !opt.Encoded {
+				c, h, wd := int(d.GetChannels()), int(d.GetHeight()), int(d.GetWidth())
+				if firstC < 0 {
+					firstC, firstH, firstW = c, h, wd
+				} else if c != firstC || h != firstH || wd != firstW {
+					return fmt.Errorf("%s: size %d×%d×%d differs from the first image's %d×%d×%d", file, c, h, wd, firstC, firstH, firstW)
+				}
+			}
+			if err := w.Put(fmt.Sprintf("%08d_%s", i, e.Path), d); err != nil {
+				return err
+			}
+			if (w.Count())%1000 == 0 {
+				opt.Logf.printf("Processed %d files.", w.Count())
+			}
+		}
+		if w.Count() == 0 {
+			return fmt.Errorf("%s: none of the %d listed images could be read", listPath, len(entries))
+		}
+		return nil
+	})
+	if skipped > 0 && err == nil {
+		opt.Logf.printf("Skipped %d unreadable images.", skipped)
+	}
+	return n, err
+}
+
+// imageDatum reads one image file into a Datum.
+func imageDatum(file string, label int, opt ImageOptions, pix []byte) (*caffepb.Datum, []byte, error) {
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		return nil, pix, err
+	}
+	img, format, err := image.Decode(bytes.NewReader(raw))
+	if err != nil {
+		return nil, pix, err
+	}
+	mode := layers.ForceColor
+	if opt.Gray {
+		mode = layers.ForceGray
+	}
+	resize := opt.ResizeHeight > 0 && opt.ResizeWidth > 0
+	d := &caffepb.Datum{Label: proto.Int32(int32(label))}
+	if opt.Encoded {
+		_, nativeGray := img.(*image.Gray)
+		if !resize && nativeGray == opt.Gray && (format == "png" || format == "jpeg") {
+			// Caffe stores the file itself when nothing has to change.
+			d.Data = raw
+			d.Encoded = proto.Bool(true)
+			return d, pix, nil
+		}
+	}
+	var c, h, w int
+	pix, c, h, w = layers.ImagePixels(img, mode, pix)
+	if resize {
+		out := make([]byte, c*opt.ResizeHeight*opt.ResizeWidth)
+		Resize(pix, c, h, w, out, opt.ResizeHeight, opt.ResizeWidth)
+		pix, h, w = out, opt.ResizeHeight, opt.ResizeWidth
+	}
+	if opt.Encoded {
+		enc, err := encodePixels(pix, c, h, w, format)
+		if err != nil {
+			return nil, pix, err
+		}
+		d.Data = enc
+		d.Encoded = proto.Bool(true)
+		return d, pix, nil
+	}
+	d.Channels, d.Height, d.Width = proto.Int32(int32(c)), proto.Int32(int32(h)), proto.Int32(int32(w))
+	d.Data = append([]byte(nil), pix...)
+	return d, pix, nil
+}
+
+// encodePixels encodes channel-major BGR (or gray) pixels as a JPEG when the
+// source was one (quality 95, OpenCV's default), else as a PNG.
+func encodePixels(pix []byte, c, h, w int, format string) ([]byte, error) {
+	var img image.Image
+	plane := h * w
+	if c == 1 {
+		g := image.NewGray(image.Rect(0, 0, w, h))
+		copy(g.Pix, pix[:plane])
+		img = g
+	} else {
+		m := image.NewNRGBA(image.Rect(0, 0, w, h))
+		for i := 0; i < plane; i++ {
+			m.Pix[4*i], m.Pix[4*i+1], m.Pix[4*i+2], m.Pix[4*i+3] = pix[2*plane+i], pix[plane+i], pix[i], 255
+		}
+		img = m
+	}
+	var buf bytes.Buffer
+	var err error
+	if format == "jpeg" {
+		err = jpeg.Encode(&buf, img, &jpeg.Options{Quality: 95})
+	} else {
+		err = png.Encode(&buf, img)
+	}
+	return buf.Bytes(), err
+}
+
+// Resize scales channel-major 8-bit pixels from h×w to oh×ow bilinearly,
+// with OpenCV's INTER_LINEAR geometry (pixel centres aligned:
+// src = (dst+0.5)·scale − 0.5, clamped at the borders).
+func Resize(src []byte, c, h, w int, dst []byte, oh, ow int) {
+	sy, sx := float64(h)/float64(oh), float64(w)/float64(ow)
+	for y := 0; y < oh; y++ {
+		fy := (float64(y)+0.5)*sy - 0.5
+		y0 := int(math.Floor(fy))
+		wy := fy - float64(y0)
+		y1 := y0 + 1
+		y0, y1 = clampInt(y0, 0, h-1), clampInt(y1, 0, h-1)
+		for x := 0; x < ow; x++ {
+			fx := (float64(x)+0.5)*sx - 0.5
+			x0 := int(math.Floor(fx))
+			wx := fx - float64(x0)
+			x1 := x0 + 1
+			x0, x1 = clampInt(x0, 0, w-1), clampInt(x1, 0, w-1)
+			for ch := 0; ch < c; ch++ {
+				p := src[ch*h*w:]
+				top := float64(p[y0*w+x0])*(1-wx) + float64(p[y0*w+x1])*wx
+				bot := float64(p[y1*w+x0])*(1-wx) + float64(p[y1*w+x1])*wx
+				v := top*(1-wy) + bot*wy
+				dst[ch*oh*ow+y*ow+x] = uint8(clampInt(int(math.Round(v)), 0, 255))
+			}
+		}
+	}
+}
+
+func clampInt(v, lo, hi int) int {
+	return max(lo, min(v, hi))
+}

@@ -1,0 +1,401 @@
+package solver
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+
+	"github.com/cos-project/cos/layers"
+	"github.com/cos-project/cos/prototxt"
+	"github.com/cos-project/cos/prototxt/caffepb"
+)
+
+// Snapshot writes <snapshot_prefix>_iter_N.caffemodel (the TRAIN net's
+// weights, and diffs with snapshot_diff) and <snapshot_prefix>_iter_N.solverstate
+// (iteration, model path, history blobs, current_step), each atomically
+// (temporary file then rename), the model first. Only rank 0 writes; other
+// ranks return empty names. snapshot_format HDF5 is not supported: a warning
+// is logged once and the binary format is written.
+func (s *Solver) Snapshot() (model, state string, err error) {
+	if s.opts.Rank != 0 {
+		return "", "", nil
+	}
+	prefix := s.sp.GetSnapshotPrefix()
+	if prefix == "" {
+		return "", "", errors.New("solver: cannot snapshot: snapshot_prefix is not set")
+	}
+	if s.sp.GetSnapshotFormat() == caffepb.SolverParameter_HDF5 && !s.warnedHDF5 {
+		s.warnedHDF5 = true
+		s.logf("snapshot_format HDF5 is not supported; writing BINARYPROTO")
+	}
+	base := prefix + "_iter_" + strconv.Itoa(s.iter)
+	model, state = base+".caffemodel", base+".solverstate"
+	if dir := filepath.Dir(model); dir != "." {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return "", "", fmt.Errorf("solver: snapshot: %w", err)
+		}
+	}
+	s.logf("Snapshotting to binary proto file %s", model)
+	if err := prototxt.WriteBinary(model, s.net.ToProto(s.sp.GetSnapshotDiff())); err != nil {
+		return "", "", fmt.Errorf("solver: snapshot: %w", err)
+	}
+	s.logf("Snapshotting solver state to binary proto file %s", state)
+	if err := prototxt.WriteBinary(state, s.stateProto(model)); err != nil {
+		return "", "", fmt.Errorf("solver: snapshot: %w", err)
+	}
+	return model, state, nil
+}
+
+// stateProto is Caffe's SolverState: history blobs shaped like their params.
+func (s *Solver) stateProto(model string) *caffepb.SolverState {
+	st := &caffepb.SolverState{
+		Iter:        proto32(s.iter),
+		LearnedNet:  &model,
+		CurrentStep: proto32(s.currentStep),
+	}
+	for j, h := range s.history {
+		p := s.params[j%len(s.params)]
+		dims := make([]int64, len(p.Blob.Shape()))
+		for k, d := range p.Blob.Shape() {
+			dims[k] = int64(d)
+		}
+		st.History = append(st.History, &caffepb.BlobProto{Shape: &caffepb.BlobShape{Dim: dims}, Data: h})
+	}
+	return st
+}
+
+func proto32(v int) *int32 { x := int32(v); return &x }
+
+// SaveModel writes the TRAIN net's current weights as a binary .caffemodel,
+// atomically, whatever the rank (the caller decides who writes).
+func (s *Solver) SaveModel(path string) error {
+	if err := prototxt.WriteBinary(path, s.net.ToProto(false)); err != nil {
+		return fmt.Errorf("solver: save model: %w", err)
+	}
+	return nil
+}
+
+// LoadWeights initialises the nets from a binary .caffemodel by layer name
+// (fine-tuning; Caffe's -weights): layers absent from the file keep their
+// filled values, layers of the file absent from the net are logged and
+// ignored.
+func (s *Solver) LoadWeights(path string) error {
+	np, err := prototxt.LoadBinaryNet(path)
+	if err != nil {
+		return err
+	}
+	if err := s.copyWeights(np, path); err != nil {
+		return err
+	}
+	return nil
+}
+
+// copyWeights copies np into the TEST nets (for their own layers) and the
+// TRAIN net, then re-shares the TRAIN weights with the TEST nets.
+func (s *Solver) copyWeights(np *caffepb.NetParameter, path string) error {
+	for i, tn := range s.testNets {
+		if _, _, err := tn.CopyTrainedLayersFrom(np); err != nil {
+			return fmt.Errorf("%s: test net #%d: %w", path, i, err)
+		}
+	}
+	_, unused, err := s.net.CopyTrainedLayersFrom(np)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	for _, u := range unused {
+		s.logf("Ignoring source layer %s", u)
+	}
+	for i, tn := range s.testNets {
+		if err := tn.ShareWeightsFrom(s.net); err != nil {
+			return fmt.Errorf("test net #%d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// Restore continues from a .solverstate: the iteration, current_step, the
+// history blobs and the weights of its learned_net model (found as written,
+// or else relative to the state file's folder). The TRAIN data sources are
+// re-positioned to where the interrupted run would have read next (iter ×
+// iter_size batches in), so that with a fixed random_seed the continued run
+// ends bit-identical to an uninterrupted one; see skipData.
+func (s *Solver) Restore(statePath string) error {
+	st, err := prototxt.LoadSolverState(statePath)
+	if err != nil {
+		return fmt.Errorf("solver: restore: %w", err)
+	}
+	if len(st.History) != len(s.history) {
+		return fmt.Errorf("solver: restore: %s holds %d history blobs; the %s solver of this net needs %d",
+			statePath, len(st.History), s.method, len(s.history))
+	}
+	for j, hp := range st.History {
+		h := s.history[j]
+		p := s.params[j%len(s.params)]
+		var n int
+		switch {
+		case len(hp.Data) > 0 || len(hp.DoubleData) == 0:
+			n = len(hp.Data)
+		default:
+			n = len(hp.DoubleData)
+		}
+		if n != len(h) {
+			return fmt.Errorf("solver: restore: %s: history blob %d has %d values; param %d of layer %q has %d",
+				statePath, j, n, p.Index, p.Owner, len(h))
+		}
+	}
+	var model string
+	var np *caffepb.NetParameter
+	if st.GetLearnedNet() != "" {
+		if model, err = findModel(st.GetLearnedNet(), statePath); err != nil {
+			return fmt.Errorf("solver: restore: %w", err)
+		}
+		if np, err = prototxt.LoadBinaryNet(model); err != nil {
+			return fmt.Errorf("solver: restore: %w", err)
+		}
+	}
+	// Re-position the data first: it may rebuild the TRAIN net, whose
+	// weights are then overwritten from the model.
+	s.iter = int(st.GetIter())
+	s.currentStep = int(st.GetCurrentStep())
+	if err := s.skipData(); err != nil {
+		return fmt.Errorf("solver: restore: %w", err)
+	}
+	if np != nil {
+		s.logf("Restoring weights from %s", model)
+		if err := s.copyWeights(np, model); err != nil {
+			return fmt.Errorf("solver: restore: %w", err)
+		}
+	}
+	s.logf("SGDSolver: restoring history")
+	for j, hp := range st.History {
+		h := s.history[j]
+		if len(hp.Data) > 0 || len(hp.DoubleData) == 0 {
+			copy(h, hp.Data)
+		} else {
+			for k, v := range hp.DoubleData {
+				h[k] = float32(v)
+			}
+		}
+	}
+	return nil
+}
+
+func findModel(learned, statePath string) (string, error) {
+	tried := []string{learned}
+	if _, err := os.Stat(learned); err == nil {
+		return learned, nil
+	}
+	dir := filepath.Dir(statePath)
+	cands := []string{filepath.Join(dir, filepath.Base(learned))}
+	if !filepath.IsAbs(learned) {
+		cands = append([]string{filepath.Join(dir, learned)}, cands...)
+	}
+	for _, c := range cands {
+		if _, err := os.Stat(c); err == nil {
+			return c, nil
+		}
+		tried = append(tried, c)
+	}
+	return "", fmt.Errorf("learned_net %q of %s not found (tried %q)", learned, statePath, tried)
+}
+
+// BatchSkipper may be implemented by data layers, notably those that read
+// ahead: SkipBatches(n) moves the layer's stream so that its next Forward
+// returns the batch an uninterrupted run would produce after n more batches,
+// discarding anything read ahead. Restore calls it with iter × iter_size on
+// every TRAIN layer implementing it; when none does, Restore re-positions the
+// TRAIN sources itself (see skipData).
+type BatchSkipper interface {
+	SkipBatches(n int) error
+}
+
+// skipData re-positions the TRAIN data after Restore so that the next
+// batch is the one an uninterrupted run would read at iteration s.iter:
+// iter × iter_size batches into each TRAIN source (wrapping at the end of the
+// shard, as data layers do).
+//
+// Layers implementing BatchSkipper are asked to do it. Otherwise the solver
+// does it through the sources it opened for the TRAIN net: when no record
+// has been read yet, it rewinds them and skips lazily on the next read; when
+// a layer has already read ahead (the Data layer starts prefetching at
+// Setup), it rebuilds the TRAIN net with the same seed, its sources opened
+// already positioned, and closes the old one. After Restore, take Net() and
+// its params afresh.
+//
+// Not restored, as in Caffe: random streams (Dropout masks, random crops and
+// mirrors) restart from the seed, so nets that draw random numbers while
+// training continue with different draws than an uninterrupted run would.
+func (s *Solver) skipData() error {
+	batches := s.iter * s.iterSize
+	found := false
+	for _, l := range s.net.Layers() {
+		if bs, ok := l.(BatchSkipper); ok {
+			found = true
+			if err := bs.SkipBatches(batches); err != nil {
+				return err
+			}
+		}
+	}
+	if found {
+		return nil
+	}
+	read := false
+	for _, w := range s.sources {
+		read = read || w.touched()
+	}
+	if !read {
+		for _, w := range s.sources {
+			if err := w.arm(batches, true); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	old, oldSources := s.net, s.sources
+	s.sources = nil
+	s.skipBatches = batches
+	err := s.buildTrain()
+	s.skipBatches = 0
+	if err == nil && len(s.params) != len(old.LearnableParams()) {
+		err = fmt.Errorf("rebuilt train net has %d params, was %d", len(s.params), len(old.LearnableParams()))
+	}
+	if err != nil {
+		if s.net != old {
+			s.net.Close()
+		}
+		s.net, s.sources = old, oldSources
+		s.params = old.LearnableParams()
+		old.SetParamsReadyHook(s.paramsReady)
+		return err
+	}
+	for i, tn := range s.testNets {
+		if err := tn.ShareWeightsFrom(s.net); err != nil {
+			return fmt.Errorf("test net #%d: %w", i, err)
+		}
+	}
+	return old.Close()
+}
+
+// skipSource wraps a TRAIN source so the solver can start it some records
+// in. The offset holds for the first pass over the shard: a Rewind before
+// the end of the shard was reached (the Data layer peeks at the first record
+// then rewinds) returns to the offset, a Rewind after the end starts the
+// next epoch at record 0.
+type skipSource struct {
+	layers.Source
+	batch   int // records per batch of the layer that opened it (0: unknown)
+	mu      sync.Mutex
+	offset  int
+	pending int
+	crossed bool // the end of the shard was reached by a read
+	reads   int
+	scratch layers.Sample
+}
+
+func (s *Solver) wrapSources(open layers.SourceOpener) layers.SourceOpener {
+	return func(lp *caffepb.LayerParameter, phase caffepb.Phase) (layers.Source, error) {
+		src, err := open(lp, phase)
+		if err != nil || src == nil {
+			return src, err
+		}
+		w := &skipSource{Source: src, batch: batchSizeOf(lp)}
+		if s.skipBatches > 0 {
+			if err := w.arm(s.skipBatches, false); err != nil {
+				src.Close()
+				return nil, err
+			}
+		}
+		s.sources = append(s.sources, w)
+		return w, nil
+	}
+}
+
+func batchSizeOf(lp *caffepb.LayerParameter) int {
+	switch {
+	case lp.GetDataParam() != nil:
+		return int(lp.GetDataParam().GetBatchSize())
+	case lp.GetMemoryDataParam() != nil:
+		return int(lp.GetMemoryDataParam().GetBatchSize())
+	case lp.GetImageDataParam() != nil:
+		return int(lp.GetImageDataParam().GetBatchSize())
+	case lp.GetWindowDataParam() != nil:
+		return int(lp.GetWindowDataParam().GetBatchSize())
+	}
+	return 0
+}
+
+// arm makes the source start batches × batch records in (modulo its length).
+func (w *skipSource) arm(batches int, rewind bool) error {
+	if batches > 0 && w.batch == 0 {
+		return fmt.Errorf("cannot re-position data source %s: its layer's batch_size is unknown", w.Name())
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if rewind {
+		if err := w.Source.Rewind(); err != nil {
+			return fmt.Errorf("re-positioning data source %s: %w", w.Name(), err)
+		}
+	}
+	n := batches * w.batch
+	if l := w.Source.Len(); l > 0 {
+		n %= l
+	} else {
+		n = 0 // an empty or unsized shard: nothing sensible to skip
+	}
+	w.offset, w.pending, w.crossed, w.reads = n, n, false, 0
+	return nil
+}
+
+func (w *skipSource) touched() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.reads > 0 || w.crossed
+}
+
+// Next skips pending records, then reads.
+func (w *skipSource) Next(smp *layers.Sample) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	rewound := false
+	for w.pending > 0 {
+		err := w.Source.Next(&w.scratch)
+		if errors.Is(err, layers.ErrEndOfData) {
+			if rewound {
+				return fmt.Errorf("data source %s is empty", w.Name())
+			}
+			rewound = true
+			if err := w.Source.Rewind(); err != nil {
+				return err
+			}
+			continue
+		}
+		rewound = false
+		if err != nil {
+			return err
+		}
+		w.pending--
+	}
+	err := w.Source.Next(smp)
+	if errors.Is(err, layers.ErrEndOfData) {
+		w.crossed = true
+	} else if err == nil {
+		w.reads++
+	}
+	return err
+}
+
+// Rewind restarts the shard: at the offset during the first pass, at the
+// first record after the end was reached.
+func (w *skipSource) Rewind() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.crossed {
+		w.pending = 0
+	} else {
+		w.pending = w.offset
+	}
+	return w.Source.Rewind()
+}

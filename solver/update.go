@@ -1,0 +1,210 @@
+package solver
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/cos-project/cos/prototxt/caffepb"
+)
+
+// Method is a solver type: Caffe's update rule.
+type Method int
+
+// The solver types, named by Caffe's `type:` strings.
+const (
+	SGD Method = iota
+	Nesterov
+	AdaGrad
+	RMSProp
+	AdaDelta
+	Adam
+)
+
+var methodNames = [...]string{"SGD", "Nesterov", "AdaGrad", "RMSProp", "AdaDelta", "Adam"}
+
+// String returns Caffe's type string.
+func (m Method) String() string {
+	if m >= 0 && int(m) < len(methodNames) {
+		return methodNames[m]
+	}
+	return fmt.Sprintf("Method(%d)", int(m))
+}
+
+// historySets is how many history blobs per parameter the method keeps
+// (AdaDelta and Adam keep a second set, stored after the first in a
+// .solverstate, as Caffe stores them).
+func (m Method) historySets() int {
+	if m == AdaDelta || m == Adam {
+		return 2
+	}
+	return 1
+}
+
+// MethodOf returns the solver type of sp: its `type:` string, or the
+// deprecated solver_type enum when type is not set (the loader may already
+// have upgraded it). Setting both is an error, as in Caffe's upgrade.
+func MethodOf(sp *caffepb.SolverParameter) (Method, error) {
+	if sp.SolverType != nil {
+		m := Method(sp.GetSolverType())
+		if m < SGD || m > Adam {
+			return 0, fmt.Errorf("unknown solver_type %d", int(sp.GetSolverType()))
+		}
+		if sp.Type != nil && sp.GetType() != m.String() {
+			return 0, fmt.Errorf("both the deprecated solver_type (%s) and type (%q) are set; keep only type", sp.GetSolverType(), sp.GetType())
+		}
+		return m, nil
+	}
+	t := sp.GetType() // defaults to "SGD"
+	for i, n := range methodNames {
+		if t == n {
+			return Method(i), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown solver type %q (one of SGD, Nesterov, AdaGrad, RMSProp, AdaDelta, Adam)", t)
+}
+
+// regKind is the regularization applied to one parameter.
+type regKind int
+
+const (
+	regNone regKind = iota
+	regL2
+	regL1
+)
+
+// updateParams are the per-step, per-parameter inputs of the update rule.
+type updateParams struct {
+	method    Method
+	momentum  float32 // SGD/Nesterov momentum, AdaDelta decay, Adam beta1
+	momentum2 float32 // Adam beta2
+	delta     float32 // AdaGrad/RMSProp/AdaDelta/Adam epsilon
+	rmsDecay  float32
+
+	// clipScale and accumScale multiply the raw gradient in that order
+	// (Caffe scales by the clipping factor, then by 1/iter_size); 1 means
+	// the step is off, and multiplying by 1 is exact in float32.
+	clipScale  float32
+	accumScale float32
+
+	reg        regKind
+	localDecay float32 // weight_decay * decay_mult
+	localRate  float32 // rate * lr_mult
+	adamScale  float32 // local_rate * Adam's bias correction
+}
+
+// adamCorrection is Caffe's sqrt(1 - beta2^t) / (1 - beta1^t) with t the
+// 1-based step; pow(float, int) promotes to double in C++, so this is
+// computed in double and rounded once.
+func adamCorrection(beta1, beta2 float32, t int) float32 {
+	b1 := math.Pow(float64(beta1), float64(t))
+	b2 := math.Pow(float64(beta2), float64(t))
+	return float32(math.Sqrt(float64(float32(1))-b2) / (float64(float32(1)) - b1))
+}
+
+func sqrt32(x float32) float32 { return float32(math.Sqrt(float64(x))) }
+
+// applyUpdate performs, in one pass over a parameter, what Caffe does in
+// several: scale the gradient (clipping, 1/iter_size), add the weight decay
+// term, compute the update value with the method's history (h1, and h2 for
+// AdaDelta/Adam), leave the update value in diff (as Caffe does, so
+// snapshot_diff writes what Caffe writes) and subtract it from data (Caffe's
+// Net::Update). Every operation is rounded to float32 in Caffe's order.
+func applyUpdate(u *updateParams, data, diff, h1, h2 []float32) {
+	n := len(data)
+	diff = diff[:n]
+	h1 = h1[:n]
+	cs, as := u.clipScale, u.accumScale
+	reg, dec := u.reg, u.localDecay
+	lr, mom := u.localRate, u.momentum
+	// grad computes the normalized, regularized gradient of element i. It is
+	// a closure over loop invariants; the compiler inlines it.
+	grad := func(i int) float32 {
+		g := diff[i] * cs * as
+		switch reg {
+		case regL2:
+			g = dec*data[i] + g
+		case regL1:
+			var s float32
+			if data[i] > 0 {
+				s = 1
+			} else if data[i] < 0 {
+				s = -1
+			}
+			g = dec*s + g
+		}
+		return g
+	}
+	switch u.method {
+	case SGD:
+		for i := range data {
+			g := grad(i)
+			h := lr*g + mom*h1[i]
+			h1[i] = h
+			diff[i] = h
+			data[i] -= h
+		}
+	case Nesterov:
+		onePlus := float32(1) + mom
+		for i := range data {
+			g := grad(i)
+			prev := h1[i]
+			h := lr*g + mom*h1[i]
+			h1[i] = h
+			v := onePlus*h + -mom*prev
+			diff[i] = v
+			data[i] -= v
+		}
+	case AdaGrad:
+		dl := u.delta
+		for i := range data {
+			g := grad(i)
+			h := g*g + h1[i]
+			h1[i] = h
+			v := lr * (g / (sqrt32(h) + dl))
+			diff[i] = v
+			data[i] -= v
+		}
+	case RMSProp:
+		dl, rd := u.delta, u.rmsDecay
+		oneMinus := float32(1) - rd
+		for i := range data {
+			g := grad(i)
+			h := oneMinus*(g*g) + rd*h1[i]
+			h1[i] = h
+			v := lr * (g / (sqrt32(h) + dl))
+			diff[i] = v
+			data[i] -= v
+		}
+	case AdaDelta:
+		h2 = h2[:n]
+		dl := u.delta
+		oneMinus := float32(1) - mom
+		for i := range data {
+			g := grad(i)
+			hg := oneMinus*(g*g) + mom*h1[i]
+			h1[i] = hg
+			r := sqrt32((dl + h2[i]) / (dl + hg))
+			g *= r
+			h2[i] = oneMinus*(g*g) + mom*h2[i]
+			v := lr * g
+			diff[i] = v
+			data[i] -= v
+		}
+	case Adam:
+		h2 = h2[:n]
+		b2 := u.momentum2
+		dl, sc := u.delta, u.adamScale
+		oneMinus1 := float32(1) - mom
+		oneMinus2 := float32(1) - b2
+		for i := range data {
+			g := grad(i)
+			m := oneMinus1*g + mom*h1[i]
+			h1[i] = m
+			v2 := oneMinus2*(g*g) + b2*h2[i]
+			h2[i] = v2
+			v := sc * (m / (sqrt32(v2) + dl))
+			diff[i] = v
+			data[i] -= v
+		}
+	}
+}

@@ -20,13 +20,6 @@ const (
 	envResultFile = "COS_RESULT_FILE" // where rank 0 writes the job's result as JSON
 )
 
-// childConfig is the part of Config that crosses into executor processes.
-type childConfig struct {
-	Config
-	Log      bool `json:"-"`
-	Progress bool `json:"-"`
-}
-
 // RunExecutorIfChild turns this process into an executor when a local
 // cluster launch started it (see the package doc), and exits when the job
 // ends. Otherwise it returns at once.
@@ -76,7 +69,7 @@ func runJob(ctx context.Context, cfg *Config, kind jobKind, res any) error {
 	if err != nil {
 		return err
 	}
-	if dc.Engine == "" {
+	if dc.Engine == "" || dc.Engine == "none" {
 		if cfg.ClusterSize > 1 {
 			return launchLocal(ctx, cfg, kind, res)
 		}

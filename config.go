@@ -51,10 +51,10 @@ type Config struct {
 	// transport is not supported.
 	Connection string
 	// Log receives Caffe's log lines; nil discards them.
-	Log io.Writer
+	Log io.Writer `json:"-"`
 	// Progress, if set, is called once per training iteration and after
 	// each test pass.
-	Progress func(Progress)
+	Progress func(Progress) `json:"-"`
 	// Curves names the base path (without extension) of the training
 	// curves; empty means next to Model: <model without .caffemodel>_curves.
 	Curves string

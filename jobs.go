@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -182,6 +183,17 @@ func (e *executor) train(ctx context.Context, cfg *Config, sp *caffepb.SolverPar
 		}
 		if cfg.Progress != nil && e.rank == 0 {
 			cfg.Progress(Progress{Iter: p.Iter, MaxIter: p.MaxIter, Loss: float64(p.SmoothedLoss), LR: float64(p.LR), ItersPerSec: p.ItersPerSec, Test: test})
+		}
+	}
+	if e.rank == 0 {
+		// Caffe fails at the first snapshot when the prefix's folder is
+		// missing, hours into a run; create it (and -model's) up front.
+		for _, p := range []string{sp.GetSnapshotPrefix(), cfg.Model, curvesBase} {
+			if dir := filepath.Dir(p); p != "" && dir != "." {
+				if err := os.MkdirAll(dir, 0o755); err != nil {
+					return nil, fmt.Errorf("output folder: %w", err)
+				}
+			}
 		}
 	}
 	s, err := solver.New(sp, np, solver.Options{

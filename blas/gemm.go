@@ -12,13 +12,17 @@ type kernelSet struct {
 	// C[r][0:nr] = alpha*Σ_p A(r,p)*B(p,0:nr) + beta*C[r][0:nr], where
 	// A(r,p) = a[p*sa + r] and B(p,j) = b[p*sb + j] (sa, sb, ldc in bytes).
 	// beta == 0 never reads C.
-	kern func(k int, a, b, c *float32, sa, sb, ldc uintptr, alpha, beta float32)
+	kern kernFn
 	// kernR is kern with A read row-wise: A(r,p) = a[r*sa + p], so a
 	// row-major A needs no packing. Nil if the set has none.
-	kernR func(k int, a, b, c *float32, sa, sb, ldc uintptr, alpha, beta float32)
-	// dot computes the 4×4 sums Σ_{p<k} A_i[p]*B_j[p] for k a multiple of
-	// lanes, with rows a+i*lda and b+j*ldb (bytes). Nil if the set has none.
-	dot func(k int, a *float32, lda uintptr, b *float32, ldb uintptr, out *[16]float32)
+	kernR kernFn
+	// kt, when set, holds masked kernels for partial tiles:
+	// kt[v-1][rowA][rows] computes a rows×(16v) tile whose columns are
+	// enabled by the mask bits, so edges need neither packing nor scratch.
+	kt *[2][2][13]kernFn
+	// dt, when set, holds the A·Bᵀ dot-product tile kernels, dt[ma][nb]
+	// for ma rows of A by nb rows of B (ma, nb ≤ 4).
+	dt *[5][5]dotFn
 
 	peak      func(n int) // register-only FMA loop, peakFlops per iteration
 	peakFlops int
@@ -43,12 +47,20 @@ const (
 	modeDirect
 )
 
+// kernFn computes one C tile; see kernelSet.kern. mask enables C columns
+// (bit j = column j) for the masked kernels and is ignored by the others.
+type kernFn func(k int, a, b, c *float32, sa, sb, ldc uintptr, alpha, beta float32, mask uint64)
+
+// dotFn computes C[i][j] = alpha*Σ_p A_i[p]*B_j[p] + beta*C[i][j] for a
+// small tile, A rows at a+i*lda and B rows at b+j*ldb (bytes), the last
+// partial vector of K loaded under kmask.
+type dotFn func(k int, a *float32, lda uintptr, b *float32, ldb uintptr, c *float32, ldc uintptr, alpha, beta float32, kmask uint64)
+
 // scratch holds one goroutine's packing buffers; grown on demand and kept,
 // so a warmed-up training step does not allocate.
 type scratch struct {
 	ap, bp []float32
 	tmp    []float32
-	da, db []float32 // edge rows for the dot path
 }
 
 func grow(s []float32, n int) []float32 {
@@ -110,7 +122,7 @@ func scaleC(m, n int, beta float32, c []float32, ldc int) {
 // operands are contiguous along K, and K is long enough that the per-tile
 // horizontal reductions are amortised.
 func (ks *kernelSet) useDot(g *gemmArgs) bool {
-	return ks.dot != nil && !g.tA && g.tB && g.k >= 64 && ks.mode != modePack
+	return ks.dt != nil && !g.tA && g.tB && g.k >= 64 && ks.mode != modePack
 }
 
 // serial computes one (sub-)gemm on the calling goroutine.
@@ -147,18 +159,19 @@ func (ks *kernelSet) blocked(s *scratch, g *gemmArgs) {
 	case modeDirect:
 		directA, directB = g.tA || ks.kernR != nil, !g.tB
 	}
+	masked := ks.kt != nil
 	if !directA {
 		s.ap = grow(s.ap, (min(mcMax, m)+mr)*min(kcMax, k))
-	} else {
+	} else if !masked {
 		s.ap = grow(s.ap, mr*min(kcMax, k))
 	}
 	if !directB {
 		s.bp = grow(s.bp, (min(ncMax, n)+nr)*min(kcMax, k))
-	} else {
+	} else if !masked {
 		s.bp = grow(s.bp, nr*min(kcMax, k))
 	}
 	s.tmp = grow(s.tmp, mr*nr)
-	tmp := ptr(s.tmp, 0)
+	ldcB := uintptr(g.ldc * 4)
 	for jc := 0; jc < n; jc += ncMax {
 		nc := min(ncMax, n-jc)
 		for pc := 0; pc < k; pc += kcMax {
@@ -179,15 +192,34 @@ func (ks *kernelSet) blocked(s *scratch, g *gemmArgs) {
 					nre := min(nr, nc-jr)
 					var bptr *float32
 					var sb uintptr
-					if directB {
-						if nre == nr {
-							bptr, sb = ptr(g.b, pc*g.ldb+jc+jr), uintptr(g.ldb*4)
-						} else {
-							packB(g, pc, kc, jc+jr, nre, nr, s.bp)
-							bptr, sb = ptr(s.bp, 0), uintptr(nr*4)
-						}
-					} else {
+					switch {
+					case !directB:
 						bptr, sb = ptr(s.bp, jr*kc), uintptr(nr*4)
+					case nre == nr || masked:
+						bptr, sb = ptr(g.b, pc*g.ldb+jc+jr), uintptr(g.ldb*4)
+					default:
+						packB(g, pc, kc, jc+jr, nre, nr, s.bp)
+						bptr, sb = ptr(s.bp, 0), uintptr(nr*4)
+					}
+					if masked {
+						v := 1
+						if nre > 16 {
+							v = 2
+						}
+						mask := uint64(1)<<nre - 1
+						for ir := 0; ir < mc; ir += mr {
+							mre := min(mr, mc-ir)
+							ci := ptr(g.c, (ic+ir)*g.ldc+jc+jr)
+							switch {
+							case !directA:
+								ks.kt[v-1][0][mre](kc, ptr(s.ap, ir*kc), bptr, ci, uintptr(mr*4), sb, ldcB, g.alpha, beta, mask)
+							case g.tA:
+								ks.kt[v-1][0][mre](kc, ptr(g.a, pc*g.lda+ic+ir), bptr, ci, uintptr(g.lda*4), sb, ldcB, g.alpha, beta, mask)
+							default:
+								ks.kt[v-1][1][mre](kc, ptr(g.a, (ic+ir)*g.lda+pc), bptr, ci, uintptr(g.lda*4), sb, ldcB, g.alpha, beta, mask)
+							}
+						}
+						continue
 					}
 					for ir := 0; ir < mc; ir += mr {
 						mre := min(mr, mc-ir)
@@ -208,10 +240,10 @@ func (ks *kernelSet) blocked(s *scratch, g *gemmArgs) {
 						}
 						ci := (ic+ir)*g.ldc + jc + jr
 						if mre == mr && nre == nr {
-							kern(kc, aptr, bptr, ptr(g.c, ci), sa, sb, uintptr(g.ldc*4), g.alpha, beta)
+							kern(kc, aptr, bptr, ptr(g.c, ci), sa, sb, ldcB, g.alpha, beta, 0)
 							continue
 						}
-						kern(kc, aptr, bptr, tmp, sa, sb, uintptr(nr*4), g.alpha, 0)
+						kern(kc, aptr, bptr, ptr(s.tmp, 0), sa, sb, uintptr(nr*4), g.alpha, 0, 0)
 						for r := 0; r < mre; r++ {
 							crow := g.c[ci+r*g.ldc : ci+r*g.ldc+nre]
 							trow := s.tmp[r*nr : r*nr+nre]
@@ -291,74 +323,23 @@ func packB(g *gemmArgs, p0, kc, j0, nc, nr int, dst []float32) {
 }
 
 // dotGemm computes C = alpha*A·Bᵀ + beta*C for row-major A (m×k) and B
-// (n×k) with the 4×4 dot-product kernel: no packing, since both operands
+// (n×k) with the dot-product tile kernels: no packing, since both operands
 // are already contiguous along K. B rows are blocked so a block stays in L2
 // while every A row passes over it.
 func (ks *kernelSet) dotGemm(s *scratch, g *gemmArgs) {
 	m, n, k := g.m, g.n, g.k
-	kv := k &^ (ks.lanes - 1)
-	var out [16]float32
-	s.da = grow(s.da, 4*k)
-	s.db = grow(s.db, 4*k)
+	kmask := uint64(1)<<(k&15) - 1
+	lda, ldb, ldc := uintptr(g.lda*4), uintptr(g.ldb*4), uintptr(g.ldc*4)
 	jb := max(4, (192*1024/(4*k))&^3)
 	for j0 := 0; j0 < n; j0 += jb {
 		j1 := min(n, j0+jb)
 		for i := 0; i < m; i += 4 {
-			mre := min(4, m-i)
-			ap, lda := g.a[i*g.lda:], g.lda
-			if mre < 4 {
-				edgeRows(s.da, g.a, i, mre, g.lda, k)
-				ap, lda = s.da, k
-			}
+			ma := min(4, m-i)
+			ap := ptr(g.a, i*g.lda)
 			for j := j0; j < j1; j += 4 {
-				nre := min(4, j1-j)
-				bp, ldb := g.b[j*g.ldb:], g.ldb
-				if nre < 4 {
-					edgeRows(s.db, g.b, j, nre, g.ldb, k)
-					bp, ldb = s.db, k
-				}
-				if kv > 0 {
-					ks.dot(kv, &ap[0], uintptr(lda*4), &bp[0], uintptr(ldb*4), &out)
-				} else {
-					out = [16]float32{}
-				}
-				if kv < k {
-					for r := 0; r < mre; r++ {
-						ar := ap[r*lda+kv : r*lda+k]
-						for c := 0; c < nre; c++ {
-							br := bp[c*ldb+kv : c*ldb+k]
-							var t float32
-							for p, v := range ar {
-								t += v * br[p]
-							}
-							out[r*4+c] += t
-						}
-					}
-				}
-				for r := 0; r < mre; r++ {
-					crow := g.c[(i+r)*g.ldc+j : (i+r)*g.ldc+j+nre]
-					for c := range crow {
-						v := g.alpha * out[r*4+c]
-						if g.beta != 0 {
-							v += g.beta * crow[c]
-						}
-						crow[c] = v
-					}
-				}
+				nb := min(4, j1-j)
+				ks.dt[ma][nb](k, ap, lda, ptr(g.b, j*g.ldb), ldb, ptr(g.c, i*g.ldc+j), ldc, g.alpha, g.beta, kmask)
 			}
-		}
-	}
-}
-
-// edgeRows copies rows [r0, r0+cnt) of a row-major matrix into a 4-row
-// buffer, zeroing the rest, so the 4×4 kernel can run on a partial tile.
-func edgeRows(dst, src []float32, r0, cnt, ld, k int) {
-	for r := 0; r < 4; r++ {
-		d := dst[r*k : r*k+k]
-		if r < cnt {
-			copy(d, src[(r0+r)*ld:(r0+r)*ld+k])
-		} else {
-			clear(d)
 		}
 	}
 }

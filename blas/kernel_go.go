@@ -17,7 +17,7 @@ func goKernels() *kernelSet {
 
 func at(p *float32, off uintptr) float32 { return *(*float32)(unsafe.Add(unsafe.Pointer(p), off)) }
 
-func kernGo(k int, a, b, c *float32, sa, sb, ldc uintptr, alpha, beta float32) {
+func kernGo(k int, a, b, c *float32, sa, sb, ldc uintptr, alpha, beta float32, _ uint64) {
 	var acc [goMR][goNR]float32
 	for p := 0; p < k; p++ {
 		bp := (*[goNR]float32)(unsafe.Add(unsafe.Pointer(b), uintptr(p)*sb))
@@ -33,7 +33,7 @@ func kernGo(k int, a, b, c *float32, sa, sb, ldc uintptr, alpha, beta float32) {
 	storeGo(&acc, c, ldc, alpha, beta)
 }
 
-func kernRGo(k int, a, b, c *float32, sa, sb, ldc uintptr, alpha, beta float32) {
+func kernRGo(k int, a, b, c *float32, sa, sb, ldc uintptr, alpha, beta float32, _ uint64) {
 	var acc [goMR][goNR]float32
 	for p := 0; p < k; p++ {
 		bp := (*[goNR]float32)(unsafe.Add(unsafe.Pointer(b), uintptr(p)*sb))

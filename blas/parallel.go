@@ -3,6 +3,7 @@ package blas
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
 )
 
 // Threading: a persistent pool of worker goroutines (started on first use)
@@ -16,6 +17,9 @@ import (
 const parMinWork = 1 << 17
 
 var threads = runtime.GOMAXPROCS(0)
+
+// maxThreads bounds the split of one gemm.
+const maxThreads = 64
 
 // SetThreads sets how many threads (the caller plus pool workers) a single
 // gemm may use; n < 1 means GOMAXPROCS. Not safe to call concurrently with
@@ -35,31 +39,84 @@ type task struct {
 	g  gemmArgs
 }
 
-type workerPool struct {
-	mu   sync.Mutex // held by the one caller using the pool
-	work []chan task
-	done chan struct{}
-	scr  []*scratch // scr[0] belongs to the caller holding mu
+// worker is one pool goroutine. Hand-off is a sequence number rather than
+// a channel: a worker that finished recently is still spinning on it, so a
+// new task starts in well under a microsecond (LeNet's gemms take a few
+// microseconds each). After spinLimit idle polls the worker parks on wake.
+type worker struct {
+	seq    atomic.Uint64 // bumped by the caller after writing t
+	done   atomic.Uint64 // set to seq when t is finished
+	parked atomic.Bool
+	wake   chan struct{}
+	t      task
+	s      scratch
 }
 
-var pool = &workerPool{done: make(chan struct{}, 64), scr: []*scratch{{}}}
+// spinLimit idle polls (tens of microseconds) before a worker parks: long
+// enough to bridge the gaps between the gemms of one training step, short
+// enough not to burn a shared core between steps.
+const spinLimit = 1 << 15
+
+func (w *worker) loop() {
+	var last uint64
+	for {
+		for spins := 0; w.seq.Load() == last; spins++ {
+			if spins < spinLimit {
+				continue
+			}
+			w.parked.Store(true)
+			if w.seq.Load() == last {
+				<-w.wake
+			}
+			w.parked.Store(false)
+			spins = 0
+		}
+		last = w.seq.Load()
+		w.t.ks.serial(&w.s, &w.t.g)
+		w.done.Store(last)
+	}
+}
+
+// post hands t to w; it must have finished its previous task.
+func (w *worker) post(t task) uint64 {
+	w.t = t
+	n := w.seq.Add(1)
+	if w.parked.Load() {
+		select {
+		case w.wake <- struct{}{}:
+		default:
+		}
+	}
+	return n
+}
+
+// wait spins until w has finished task n, yielding the processor after a
+// while in case the worker is not running (fewer cores than threads).
+func (w *worker) wait(n uint64) {
+	for spins := 0; w.done.Load() != n; spins++ {
+		if spins > 256 {
+			runtime.Gosched()
+		}
+	}
+}
+
+type workerPool struct {
+	mu      sync.Mutex // held by the one caller using the pool
+	workers []*worker
+	scr     scratch // the caller's, while it holds mu
+}
+
+var pool = &workerPool{}
 
 // spare serves callers that find the pool busy.
 var spare = sync.Pool{New: func() any { return new(scratch) }}
 
 // ensure starts workers until there are n-1 of them. mu must be held.
 func (p *workerPool) ensure(n int) {
-	for len(p.work) < n-1 {
-		ch := make(chan task, 1)
-		s := &scratch{}
-		p.work = append(p.work, ch)
-		p.scr = append(p.scr, s)
-		go func() {
-			for t := range ch {
-				t.ks.serial(s, &t.g)
-				p.done <- struct{}{}
-			}
-		}()
+	for len(p.workers) < n-1 {
+		w := &worker{wake: make(chan struct{}, 1)}
+		p.workers = append(p.workers, w)
+		go w.loop()
 	}
 }
 
@@ -75,7 +132,7 @@ func nativeSgemm(ks *kernelSet, transA, transB bool, m, n, k int, alpha float32,
 	defer pool.mu.Unlock()
 	t := threads
 	if t <= 1 || m*n*k < parMinWork || k == 0 || alpha == 0 {
-		ks.serial(pool.scr[0], &g)
+		ks.serial(&pool.scr, &g)
 		return
 	}
 	// Split C into t slabs along the longer dimension, in whole tiles.
@@ -93,9 +150,9 @@ func nativeSgemm(ks *kernelSet, transA, transB bool, m, n, k int, alpha float32,
 			splitN, units, unit = true, (n+unitN-1)/unitN, unitN
 		}
 	}
-	parts := min(t, units)
+	parts := min(t, units, maxThreads)
 	if parts < 2 {
-		ks.serial(pool.scr[0], &g)
+		ks.serial(&pool.scr, &g)
 		return
 	}
 	pool.ensure(parts)
@@ -105,6 +162,7 @@ func nativeSgemm(ks *kernelSet, transA, transB bool, m, n, k int, alpha float32,
 	}
 	lo := 0
 	var mine gemmArgs
+	var seqs [maxThreads]uint64
 	for i := 0; i < parts; i++ {
 		hi := min(dim, ((i+1)*units/parts)*unit)
 		var sub gemmArgs
@@ -118,10 +176,10 @@ func nativeSgemm(ks *kernelSet, transA, transB bool, m, n, k int, alpha float32,
 			mine = sub
 			continue
 		}
-		pool.work[i-1] <- task{ks: ks, g: sub}
+		seqs[i] = pool.workers[i-1].post(task{ks: ks, g: sub})
 	}
-	ks.serial(pool.scr[0], &mine)
+	ks.serial(&pool.scr, &mine)
 	for i := 1; i < parts; i++ {
-		<-pool.done
+		pool.workers[i-1].wait(seqs[i])
 	}
 }

@@ -307,6 +307,9 @@ func Join(ctx context.Context, cfg Config) (*Cluster, error) {
 	var peers []*pb.Peer
 	if c.rank == 0 {
 		peers, err = c.coord.register(rctx, self)
+		if err != nil {
+			err = fmt.Errorf("distri: rank 0: %s", status.Convert(err).Message())
+		}
 	} else {
 		var conn *grpc.ClientConn
 		if conn, err = c.dial(c.cfg.Master); err != nil {

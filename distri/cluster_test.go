@@ -17,7 +17,10 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"google.golang.org/protobuf/proto"
+
 	pb "github.com/cos-project/cos/distri/distripb"
+	"github.com/cos-project/cos/prototxt/caffepb"
 	"github.com/cos-project/cos/layers"
 	cnet "github.com/cos-project/cos/net"
 )
@@ -124,11 +127,7 @@ func joinAll(cfgs []Config) ([]*Cluster, []error) {
 		}()
 	}
 	wg.Wait()
-	for _, c := range cs {
-		if c != nil {
-			defer c.Close()
-		}
-	}
+	closeAll(cs)
 	return cs, errs
 }
 
@@ -169,7 +168,7 @@ func TestRendezvousRefusals(t *testing.T) {
 			cfgs := make([]Config, 3)
 			for r := range cfgs {
 				cfgs[r] = Config{Rank: r, WorldSize: 3, Master: lis.Addr().String(), Token: testToken,
-					DefHash: []byte("same"), Host: fmt.Sprintf("host%d", r), Logf: t.Logf, RendezvousTimeout: 3 * time.Second}
+					DefHash: []byte("same"), Host: fmt.Sprintf("host%d", r), Logf: t.Logf, RendezvousTimeout: 2 * time.Second}
 				if r == 0 {
 					cfgs[r].Listener = lis
 				}
@@ -197,14 +196,41 @@ func TestRendezvousRefusals(t *testing.T) {
 }
 
 func TestDefinitionHash(t *testing.T) {
-	lenet := func(out int32) *cnet.Param { return nil }
-	_ = lenet
-	h1, err := DefinitionHash(nil, nil)
-	if err != nil {
-		t.Fatal(err)
+	base := func() (*caffepb.SolverParameter, *caffepb.NetParameter) {
+		sp := &caffepb.SolverParameter{BaseLr: proto.Float32(0.01), Net: proto.String("/a/lenet.prototxt")}
+		np := &caffepb.NetParameter{Name: proto.String("LeNet"), Layer: []*caffepb.LayerParameter{
+			{Name: proto.String("ip"), Type: proto.String("InnerProduct"),
+				InnerProductParam: &caffepb.InnerProductParameter{NumOutput: proto.Uint32(10)}}}}
+		return sp, np
 	}
-	if len(h1) != 32 {
-		t.Fatalf("hash length %d", len(h1))
+	hash := func(sp *caffepb.SolverParameter, np *caffepb.NetParameter) string {
+		h, err := DefinitionHash(sp, np)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprintf("%x", h)
+	}
+	sp, np := base()
+	ref := hash(sp, np)
+	tests := []struct {
+		name string
+		mod  func(*caffepb.SolverParameter, *caffepb.NetParameter)
+		same bool
+	}{
+		{"identical", func(*caffepb.SolverParameter, *caffepb.NetParameter) {}, true},
+		{"net file path", func(s *caffepb.SolverParameter, _ *caffepb.NetParameter) { s.Net = proto.String("/b/lenet.prototxt") }, true},
+		{"learning rate", func(s *caffepb.SolverParameter, _ *caffepb.NetParameter) { s.BaseLr = proto.Float32(0.02) }, false},
+		{"num_output", func(_ *caffepb.SolverParameter, n *caffepb.NetParameter) {
+			n.Layer[0].InnerProductParam.NumOutput = proto.Uint32(11)
+		}, false},
+		{"net moved into solver", func(s *caffepb.SolverParameter, n *caffepb.NetParameter) { s.NetParam = n }, false},
+	}
+	for _, tc := range tests {
+		sp, np := base()
+		tc.mod(sp, np)
+		if got := hash(sp, np); (got == ref) != tc.same {
+			t.Errorf("%s: hash equal = %v, want %v", tc.name, got == ref, tc.same)
+		}
 	}
 }
 

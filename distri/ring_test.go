@@ -46,11 +46,7 @@ func startLocal(t *testing.T, n int, mod func(*Config)) []*Cluster {
 			t.Fatalf("rank %d: Join: %v", r, err)
 		}
 	}
-	t.Cleanup(func() {
-		for _, c := range cs {
-			c.Close()
-		}
-	})
+	t.Cleanup(func() { closeAll(cs) })
 	return cs
 }
 
@@ -124,4 +120,16 @@ func TestRingAllReduce(t *testing.T) {
 			runAll(t, cs, func(r int, c *Cluster) error { return c.Close() })
 		})
 	}
+}
+
+// closeAll closes executors concurrently, as separate processes would.
+func closeAll(cs []*Cluster) {
+	var wg sync.WaitGroup
+	for _, c := range cs {
+		if c != nil {
+			wg.Add(1)
+			go func() { defer wg.Done(); c.Close() }()
+		}
+	}
+	wg.Wait()
 }

@@ -254,10 +254,10 @@ func (l *Convolution) forwardImage(in, out []float32) {
 	og := l.mg * l.outSpatial
 	for g := 0; g < l.group; g++ {
 		blas.Gemm(false, false, l.mg, l.outSpatial, l.kDim, 1,
-			l.weight.Data[g*wg:(g+1)*wg], col[g*cg:(g+1)*cg], 0, out[g*og:(g+1)*og])
+			l.params[0].Data[g*wg:(g+1)*wg], col[g*cg:(g+1)*cg], 0, out[g*og:(g+1)*og])
 	}
 	if l.biasTerm {
-		for o, bv := range l.bias.Data[:l.numOutput] {
+		for o, bv := range l.params[1].Data[:l.numOutput] {
 			row := out[o*l.outSpatial : (o+1)*l.outSpatial]
 			for j := range row {
 				row[j] += bv
@@ -278,7 +278,7 @@ func (l *Convolution) Backward(top []*Blob, propagateDown []bool, bottom []*Blob
 // backwardBatch is the whole-batch backward pass (see forwardBatch).
 func (l *Convolution) backwardBatch(topDiff, in, inDiff []float32, propagate bool) {
 	if l.biasTerm {
-		bd := l.bias.Diff[:l.numOutput]
+		bd := l.params[1].Diff[:l.numOutput]
 		for n := 0; n < l.num; n++ {
 			td := topDiff[n*l.outDim : (n+1)*l.outDim]
 			for o := range bd {
@@ -312,7 +312,7 @@ func (l *Convolution) backwardImage(dOut, in, dIn []float32) {
 	}
 	for g := 0; g < l.group; g++ {
 		blas.Gemm(false, true, l.mg, l.kDim, l.outSpatial, 1,
-			dOut[g*og:(g+1)*og], col[g*cg:(g+1)*cg], 1, l.weight.Diff[g*wg:(g+1)*wg])
+			dOut[g*og:(g+1)*og], col[g*cg:(g+1)*cg], 1, l.params[0].Diff[g*wg:(g+1)*wg])
 	}
 	if dIn == nil {
 		return
@@ -324,7 +324,7 @@ func (l *Convolution) backwardImage(dOut, in, dIn []float32) {
 	}
 	for g := 0; g < l.group; g++ {
 		blas.Gemm(true, false, l.kDim, l.outSpatial, l.mg, 1,
-			l.weight.Data[g*wg:(g+1)*wg], dOut[g*og:(g+1)*og], 0, dCol[g*cg:(g+1)*cg])
+			l.params[0].Data[g*wg:(g+1)*wg], dOut[g*og:(g+1)*og], 0, dCol[g*cg:(g+1)*cg])
 	}
 	if !l.is1x1 {
 		blas.Col2im(l.geom, l.col, dIn)

@@ -49,7 +49,6 @@ func TestDropoutTrainMaskAndScale(t *testing.T) {
 	}
 }
 
-
 func TestDropoutTestPhaseIsIdentity(t *testing.T) {
 	l := buildLayerIn(t, `name: "drop" type: "Dropout" dropout_param { dropout_ratio: 0.6 }`, caffepb.Phase_TEST, rand.New(rand.NewSource(1)))
 	rng := rand.New(rand.NewSource(2))

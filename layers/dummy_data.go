@@ -94,10 +94,9 @@ func (l *DummyData) Setup(bottom, top []*Blob) error {
 		default:
 			l.fillers[i] = dp.GetDataFiller()[i]
 		}
+		// Filling every top here also validates the fillers; the
+		// non-constant ones are filled again by every Forward.
 		l.refill[i] = l.fillers[i].GetType() != "constant"
-		if l.refill[i] {
-			continue // filled by every Forward
-		}
 		if err := Fill(l.fillers[i], t, l.rng); err != nil {
 			return layerErr(l.lp, "top %d: %v", i, err)
 		}

@@ -108,9 +108,9 @@ func (l *InnerProduct) Reshape(bottom, top []*Blob) error {
 // Forward computes top = bottom * W^T + bias (bottom * W with transpose).
 func (l *InnerProduct) Forward(bottom, top []*Blob) error {
 	x, y := bottom[0].Data, top[0].Data
-	blas.Gemm(false, !l.transpose, l.m, l.n, l.k, 1, x, l.weight.Data, 0, y)
+	blas.Gemm(false, !l.transpose, l.m, l.n, l.k, 1, x, l.params[0].Data, 0, y)
 	if l.biasTerm {
-		bias := l.bias.Data[:l.n]
+		bias := l.params[1].Data[:l.n]
 		for i := 0; i < l.m; i++ {
 			row := y[i*l.n : (i+1)*l.n]
 			for j, v := range bias {
@@ -126,17 +126,17 @@ func (l *InnerProduct) Backward(top []*Blob, propagateDown []bool, bottom []*Blo
 	dy, x := top[0].Diff, bottom[0].Data
 	if l.transpose {
 		// W is K×N: dW += x^T * dy.
-		blas.Gemm(true, false, l.k, l.n, l.m, 1, x, dy, 1, l.weight.Diff)
+		blas.Gemm(true, false, l.k, l.n, l.m, 1, x, dy, 1, l.params[0].Diff)
 	} else {
 		// W is N×K: dW += dy^T * x.
-		blas.Gemm(true, false, l.n, l.k, l.m, 1, dy, x, 1, l.weight.Diff)
+		blas.Gemm(true, false, l.n, l.k, l.m, 1, dy, x, 1, l.params[0].Diff)
 	}
 	if l.biasTerm {
 		// db += dy^T * ones.
-		blas.Gemv(true, l.m, l.n, 1, dy, l.ones, 1, l.bias.Diff)
+		blas.Gemv(true, l.m, l.n, 1, dy, l.ones, 1, l.params[1].Diff)
 	}
 	if len(propagateDown) > 0 && propagateDown[0] {
 		// dx = dy * W (N×K) or dy * W^T (K×N).
-		blas.Gemm(false, l.transpose, l.m, l.k, l.n, 1, dy, l.weight.Data, 0, bottom[0].Diff)
+		blas.Gemm(false, l.transpose, l.m, l.k, l.n, 1, dy, l.params[0].Data, 0, bottom[0].Diff)
 	}
 }

@@ -151,9 +151,15 @@ func TestPoolingGradient(t *testing.T) {
 		{`kernel_h: 3 kernel_w: 2 stride_h: 1 stride_w: 2 pad_h: 1`, 4, 5},
 		{`global_pooling: true`, 3, 4},
 		{`kernel_size: 2 stride: 3`, 7, 8}, // kernel < stride, partial last window
+		{`kernel_size: 1 stride: 3`, 5, 5}, // an empty last window
 	}
 	for _, method := range []string{"MAX", "AVE"} {
 		for _, c := range cases {
+			if method == "MAX" && c.param == `kernel_size: 1 stride: 3` {
+				// The empty window outputs -FLT_MAX, which swamps the
+				// float64 objective of the numerical check.
+				continue
+			}
 			t.Run(method+" "+c.param, func(t *testing.T) {
 				l := buildLayer(t, `name: "pool" type: "Pooling" pooling_param { pool: `+method+` `+c.param+` }`)
 				bottom := distinctBlob(rng, 2, 2, c.h, c.w)

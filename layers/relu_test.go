@@ -2,6 +2,7 @@ package layers
 
 import (
 	"fmt"
+	"math"
 	"math/rand"
 	"testing"
 )
@@ -78,6 +79,21 @@ func TestReLUInPlace(t *testing.T) {
 				t.Fatalf("slope %s element %d: in place (%g, %g), separate (%g, %g)", slope, i,
 					blob.Data[i], blob.Diff[i], top.Data[i], bottom.Diff[i])
 			}
+		}
+	}
+}
+
+func TestReLUGainBits(t *testing.T) {
+	slope := float32(0.25)
+	for _, x := range []float32{0, float32(math.Copysign(0, -1)), 1e-45, -1e-45, 1, -1, 3e38,
+		float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()), -float32(math.NaN())} {
+		want := slope
+		if x > 0 {
+			want = 1
+		}
+		got := math.Float32frombits(reluGainBits(math.Float32bits(x), math.Float32bits(slope)))
+		if got != want {
+			t.Errorf("gain at %g (bits %#x) = %g, want %g", x, math.Float32bits(x), got, want)
 		}
 	}
 }

@@ -83,21 +83,25 @@ func ConvertMNIST(imagesPath, labelsPath, out string, logf Logf) (int, error) {
 // readHeader reads an IDX header of len(h) big-endian uint32s and checks
 // its magic number.
 func readHeader(r io.Reader, path string, h []uint32, magic uint32, kind string) error {
-	if err := binary.Read(r, binary.BigEndian, h); err != nil {
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return fmt.Errorf("%s: too short for an MNIST %s file header", path, kind)
+	// The magic number alone first, so a swapped file is named as such
+	// even when it is shorter than the expected header.
+	for i := range h {
+		if err := binary.Read(r, binary.BigEndian, &h[i]); err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				return fmt.Errorf("%s: too short for an MNIST %s file header", path, kind)
+			}
+			return fmt.Errorf("%s: %w", path, err)
 		}
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if h[0] != magic {
-		hint := ""
-		switch h[0] {
-		case mnistImageMagic:
-			hint = " (this is an image file)"
-		case mnistLabelMagic:
-			hint = " (this is a label file)"
+		if i == 0 && h[0] != magic {
+			hint := ""
+			switch h[0] {
+			case mnistImageMagic:
+				hint = " (this is an image file)"
+			case mnistLabelMagic:
+				hint = " (this is a label file)"
+			}
+			return fmt.Errorf("%s: bad magic number %d, want %d for an MNIST %s file%s", path, h[0], magic, kind, hint)
 		}
-		return fmt.Errorf("%s: bad magic number %d, want %d for an MNIST %s file%s", path, h[0], magic, kind, hint)
 	}
 	return nil
 }

@@ -286,3 +286,38 @@ func TestOpenSource(t *testing.T) {
 		t.Fatal("shard 3 of 3 accepted")
 	}
 }
+
+// BenchmarkShardNext reads MNIST-sized records (784 bytes) from an LMDB
+// shard, decoding each into a reused Sample.
+func BenchmarkShardNext(b *testing.B) {
+	for _, persistent := range []bool{false, true} {
+		b.Run(fmt.Sprintf("persistent=%v", persistent), func(b *testing.B) {
+			path := filepath.Join(b.TempDir(), "db")
+			w, err := Create(path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			d := &caffepb.Datum{Channels: proto.Int32(1), Height: proto.Int32(28), Width: proto.Int32(28), Data: make([]byte, 784)}
+			for i := 0; i < 5000; i++ {
+				w.Put(fmt.Sprintf("%08d", i), d)
+			}
+			w.Close()
+			db, err := Open(path, Persistent(persistent))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer db.Close()
+			src := db.Shard(0, 1)
+			defer src.Close()
+			var s layers.Sample
+			b.SetBytes(784)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if err := src.Next(&s); err != nil {
+					src.Rewind()
+				}
+			}
+		})
+	}
+}

@@ -92,6 +92,7 @@ func NewWithOptions(param *caffepb.NetParameter, ctx *layers.Context, opts Optio
 	if err := n.build(protos, consumers); err != nil {
 		return nil, err
 	}
+	n.debug = param.GetDebugInfo() && n.logf != nil
 	n.analyzeBackward(param.GetForceBackward())
 	n.findOutputs()
 	if n.logf != nil {
@@ -135,8 +136,8 @@ func layerLabel(lp *caffepb.LayerParameter, i int) string {
 // InsertSplits).
 func (n *Net) wire(filtered *caffepb.NetParameter) ([]*proto1, map[srcRef]int, error) {
 	var protos []*proto1
-	last := map[string]srcRef{}       // blob name -> its latest producer
-	producer := map[string]string{}   // blob name -> first producing layer, for messages
+	last := map[string]srcRef{}     // blob name -> its latest producer
+	producer := map[string]string{} // blob name -> first producing layer, for messages
 	consumers := map[srcRef]int{}
 	for i, lp := range filtered.GetLayer() {
 		label := layerLabel(lp, i)
@@ -227,8 +228,15 @@ func safeSetup(nd *node) (err error) {
 	return nd.layer.Setup(nd.bottom, nd.top)
 }
 
+// namesLayer reports whether an error message already names the layer the
+// way layer errors do ("layer \"conv1\" (...)" or "layer conv1 ...").
+func namesLayer(err error, name string) bool {
+	msg := err.Error()
+	return name != "" && (strings.Contains(msg, "layer \""+name+"\"") || strings.Contains(msg, "layer "+name+" ") || strings.Contains(msg, "layer "+name+":"))
+}
+
 func wrapLayerErr(label, typ string, err error) error {
-	if strings.Contains(err.Error(), label) {
+	if namesLayer(err, label) {
 		return err
 	}
 	return fmt.Errorf("layer %s (%s): %w", label, typ, err)

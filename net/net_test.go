@@ -288,6 +288,9 @@ func TestLossWeightDoublesGradients(t *testing.T) {
 	run := func(lw string) (float32, [][]float32) {
 		text := strings.Replace(splitNet, `top: "loss" }`, `top: "loss" `+lw+` }`, 1)
 		text = strings.Replace(text, `loss_weight: 0.5`, lw, 1)
+		if strings.Count(text, lw) != 2 {
+			t.Fatalf("test net not rewritten: %s", text)
+		}
 		n := build(t, text, caffepb.Phase_TRAIN, 7)
 		fillInputs(n, 8, 3)
 		n.ClearParamDiffs()
@@ -538,6 +541,16 @@ func TestModelRoundTrip(t *testing.T) {
 			t.Errorf("param %d differs after the copy", i)
 		}
 	}
+	// A net built from a NetParameter whose layers carry blobs starts from them.
+	again, err := New(&back, &layers.Context{Phase: caffepb.Phase_TRAIN, Rand: rand.New(rand.NewSource(5))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range src.LearnableParams() {
+		if !slices.Equal(p.Blob.Data, again.LearnableParams()[i].Blob.Data) {
+			t.Errorf("param %d not taken from the layer's blobs", i)
+		}
+	}
 }
 
 func TestCopyTrainedLayersErrors(t *testing.T) {
@@ -647,6 +660,8 @@ layer { name: "e" type: "TestScale" bottom: "data" bottom: "x" top: "x" }`,
 			`layer s: 2 param specs given, but the layer has only 1 params`},
 		{"include and exclude", data + `layer { name: "s" type: "TestScale" bottom: "data" top: "s" include { phase: TRAIN } exclude { phase: TEST } }`,
 			`include rules or exclude rules`},
+		{"panicking layer", data + `layer { name: "boom" type: "TestPanic" bottom: "data" top: "boom" }`,
+			`layer boom (TestPanic): Setup panicked: kaboom`},
 		{"setup error", data + `layer { name: "ipz" type: "InnerProduct" bottom: "data" top: "ipz" }`,
 			`ipz`},
 	} {
@@ -661,6 +676,26 @@ layer { name: "e" type: "TestScale" bottom: "data" bottom: "x" top: "x" }`,
 				t.Errorf("got %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestV1Net(t *testing.T) {
+	n, err := New(&caffepb.NetParameter{
+		Input: []string{"data"}, InputDim: []int32{2, 3, 1, 1},
+		Layers: []*caffepb.V1LayerParameter{{
+			Name: proto.String("fc"), Type: caffepb.V1LayerParameter_INNER_PRODUCT.Enum(),
+			Bottom: []string{"data"}, Top: []string{"fc"}, BlobsLr: []float32{1, 2},
+			InnerProductParam: &caffepb.InnerProductParameter{NumOutput: proto.Uint32(4)},
+		}},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := n.BlobByName("fc").ShapeString(); s != "2 4 (8)" {
+		t.Errorf("fc shape %s", s)
+	}
+	if p := n.LearnableParams(); len(p) != 2 || p[1].LrMult != 2 {
+		t.Errorf("params from blobs_lr: %v", p)
 	}
 }
 
@@ -744,6 +779,33 @@ func TestLogging(t *testing.T) {
 		"This network produces output l1", "This network produces output loss", "Network initialization done."} {
 		if !slices.Contains(lines, want) {
 			t.Errorf("log lacks %q", want)
+		}
+	}
+}
+
+func TestDebugInfo(t *testing.T) {
+	var lines []string
+	n, err := NewWithOptions(parse(t, "debug_info: true\n"+sharedNet), &layers.Context{Phase: caffepb.Phase_TRAIN, Rand: rand.New(rand.NewSource(1))},
+		Options{Logf: func(f string, a ...any) { lines = append(lines, fmt.Sprintf(f, a...)) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fillInputs(n, 1, 1)
+	lines = nil
+	n.ForwardBackward()
+	mid := n.BlobByName("m")
+	var s float64
+	for _, v := range mid.Data {
+		s += math.Abs(float64(v))
+	}
+	want := fmt.Sprintf("    [Forward] Layer mid, top blob m data: %g", s/float64(mid.Count()))
+	for _, w := range []string{want, "    [Backward] Layer ipB, bottom blob m diff: ", "    [Backward] Layer ipA, param blob 1 diff: "} {
+		found := false
+		for _, l := range lines {
+			found = found || strings.HasPrefix(l, w)
+		}
+		if !found {
+			t.Errorf("no line %q in %q", w, lines)
 		}
 	}
 }

@@ -2,7 +2,7 @@ package net
 
 import (
 	"fmt"
-	"strings"
+	"math"
 	"time"
 )
 
@@ -50,6 +50,9 @@ func (n *Net) ForwardLayer(i int) (float32, error) {
 		nd.fwdTime += time.Since(t0)
 		nd.fwdCalls++
 	}
+	if n.debug {
+		n.forwardDebug(nd)
+	}
 	return loss, nil
 }
 
@@ -87,6 +90,9 @@ func (n *Net) BackwardLayer(i int) {
 	if n.timing {
 		nd.bwdTime += time.Since(t0)
 		nd.bwdCalls++
+	}
+	if n.debug {
+		n.backwardDebug(nd)
 	}
 }
 
@@ -166,8 +172,42 @@ func (nd *node) recordShapes() {
 // wrap makes sure an error names the layer at fault; layer errors usually
 // do already.
 func (nd *node) wrap(err error) error {
-	if nd.name != "" && strings.Contains(err.Error(), nd.name) {
+	if namesLayer(err, nd.name) {
 		return err
 	}
 	return fmt.Errorf("layer %s (%s): %w", nd.name, nd.layer.Type(), err)
+}
+
+// absMean is the mean absolute value Caffe's debug_info prints.
+func absMean(x []float32) float64 {
+	if len(x) == 0 {
+		return 0
+	}
+	var s float64
+	for _, v := range x {
+		s += math.Abs(float64(v))
+	}
+	return s / float64(len(x))
+}
+
+// forwardDebug and backwardDebug print Caffe's debug_info lines (net
+// param debug_info: true, with a Logf).
+func (n *Net) forwardDebug(nd *node) {
+	for _, t := range nd.top {
+		n.logf("    [Forward] Layer %s, top blob %s data: %g", nd.name, t.Name, absMean(t.Data[:t.Count()]))
+	}
+	for k, p := range nd.params {
+		n.logf("    [Forward] Layer %s, param blob %d data: %g", nd.name, k, absMean(p.Data[:p.Count()]))
+	}
+}
+
+func (n *Net) backwardDebug(nd *node) {
+	for j, b := range nd.bottom {
+		if nd.bottomNeedsBackward[j] {
+			n.logf("    [Backward] Layer %s, bottom blob %s diff: %g", nd.name, b.Name, absMean(b.Diff[:b.Count()]))
+		}
+	}
+	for k, p := range nd.params {
+		n.logf("    [Backward] Layer %s, param blob %d diff: %g", nd.name, k, absMean(p.Diff[:p.Count()]))
+	}
 }

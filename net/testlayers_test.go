@@ -20,6 +20,9 @@ func init() {
 	layers.Register("TestSquareLoss", func(p *caffepb.LayerParameter, ctx *layers.Context) (layers.Layer, error) {
 		return &testSquareLoss{}, nil
 	})
+	layers.Register("TestPanic", func(p *caffepb.LayerParameter, ctx *layers.Context) (layers.Layer, error) {
+		return &testPanic{}, nil
+	})
 	layers.Register("TestKeyedData", func(p *caffepb.LayerParameter, ctx *layers.Context) (layers.Layer, error) {
 		return &testKeyedData{}, nil
 	})
@@ -75,10 +78,10 @@ func (l *testScale) Backward(top []*layers.Blob, pd []bool, bottom []*layers.Blo
 // bottom 1 when given (a target that takes no gradient), else 0.
 type testSquareLoss struct{}
 
-func (l *testSquareLoss) Type() string                   { return "TestSquareLoss" }
-func (l *testSquareLoss) Params() []*layers.Blob         { return nil }
-func (l *testSquareLoss) IsLoss() bool                   { return true }
-func (l *testSquareLoss) AllowForceBackward(i int) bool  { return i == 0 }
+func (l *testSquareLoss) Type() string                    { return "TestSquareLoss" }
+func (l *testSquareLoss) Params() []*layers.Blob          { return nil }
+func (l *testSquareLoss) IsLoss() bool                    { return true }
+func (l *testSquareLoss) AllowForceBackward(i int) bool   { return i == 0 }
 func (l *testSquareLoss) Setup(b, t []*layers.Blob) error { return l.Reshape(b, t) }
 func (l *testSquareLoss) Reshape(bottom, top []*layers.Blob) error {
 	top[0].Reshape()
@@ -176,3 +179,9 @@ func fillInputs(n *Net, seed int64, classes int) {
 		}
 	}
 }
+
+// testPanic panics in Setup, like a layer with a bug.
+type testPanic struct{ testKeyedData }
+
+func (l *testPanic) Type() string                    { return "TestPanic" }
+func (l *testPanic) Setup(b, t []*layers.Blob) error { panic("kaboom") }

@@ -57,7 +57,6 @@ func (n *Net) CopyTrainedLayersFrom(p *caffepb.NetParameter) (missing, unused []
 		if !ok {
 			if len(sl.GetBlobs()) > 0 {
 				unused = append(unused, name)
-				n.log("Ignoring source layer %s", name)
 			}
 			continue
 		}
@@ -126,12 +125,6 @@ func (n *Net) ShareWeightsFrom(other *Net) error {
 		pr.dst.ShareData(pr.src)
 	}
 	return nil
-}
-
-func (n *Net) log(format string, args ...any) {
-	if n.logf != nil {
-		n.logf(format, args...)
-	}
 }
 
 // checkProtoShape reports, naming the layer, when a model blob cannot be

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/cos-project/cos/layers"
+	"github.com/cos-project/cos/net"
 	"github.com/cos-project/cos/prototxt"
 	"github.com/cos-project/cos/prototxt/caffepb"
 )
@@ -17,8 +18,8 @@ import (
 // weights, and diffs with snapshot_diff) and <snapshot_prefix>_iter_N.solverstate
 // (iteration, model path, history blobs, current_step), each atomically
 // (temporary file then rename), the model first. Only rank 0 writes; other
-// ranks return empty names. snapshot_format HDF5 is not supported: a warning
-// is logged once and the binary format is written.
+// ranks return empty names. snapshot_format HDF5 is not supported: New logs
+// prototxt.SolverWarnings' line once and the binary format is written.
 func (s *Solver) Snapshot() (model, state string, err error) {
 	if s.opts.Rank != 0 {
 		return "", "", nil
@@ -26,10 +27,6 @@ func (s *Solver) Snapshot() (model, state string, err error) {
 	prefix := s.sp.GetSnapshotPrefix()
 	if prefix == "" {
 		return "", "", errors.New("solver: cannot snapshot: snapshot_prefix is not set")
-	}
-	if s.sp.GetSnapshotFormat() == caffepb.SolverParameter_HDF5 && !s.warnedHDF5 {
-		s.warnedHDF5 = true
-		s.logf("snapshot_format HDF5 is not supported; writing BINARYPROTO")
 	}
 	base := prefix + "_iter_" + strconv.Itoa(s.iter)
 	model, state = base+".caffemodel", base+".solverstate"
@@ -123,6 +120,7 @@ func (s *Solver) copyWeights(np *caffepb.NetParameter, path string) error {
 // iter_size batches in), so that with a fixed random_seed the continued run
 // ends bit-identical to an uninterrupted one; see skipData.
 func (s *Solver) Restore(statePath string) error {
+	s.logf("Restoring previous solver status from %s", statePath)
 	st, err := prototxt.LoadSolverState(statePath)
 	if err != nil {
 		return fmt.Errorf("solver: restore: %w", err)
@@ -164,7 +162,6 @@ func (s *Solver) Restore(statePath string) error {
 		return fmt.Errorf("solver: restore: %w", err)
 	}
 	if np != nil {
-		s.logf("Restoring weights from %s", model)
 		if err := s.copyWeights(np, model); err != nil {
 			return fmt.Errorf("solver: restore: %w", err)
 		}
@@ -257,7 +254,7 @@ func (s *Solver) skipData() error {
 	old, oldSources := s.net, s.sources
 	s.sources = nil
 	s.skipBatches = batches
-	err := s.buildTrain()
+	err := s.buildTrain(net.Options{}) // quietly: the user saw it built once
 	s.skipBatches = 0
 	if err == nil && len(s.params) != len(old.LearnableParams()) {
 		err = fmt.Errorf("rebuilt train net has %d params, was %d", len(s.params), len(old.LearnableParams()))

@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand"
 	"strconv"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -63,7 +64,6 @@ type Solver struct {
 	// that many batches in (a rebuild for Restore).
 	skipBatches int
 
-	warnedHDF5   bool
 	warnedPrefix bool
 }
 
@@ -93,8 +93,11 @@ func New(sp *caffepb.SolverParameter, np *caffepb.NetParameter, opts Options) (*
 	if err := s.checkParams(); err != nil {
 		return nil, fmt.Errorf("solver: %w", err)
 	}
-	if sp.SolverMode != nil && sp.GetSolverMode() == caffepb.SolverParameter_GPU {
-		s.logf("solver_mode GPU is not supported; running on CPU")
+	// Settings cos accepts but does not honour (solver_mode GPU,
+	// snapshot_format HDF5, ...): one line each, logged here once so that
+	// every entry point (CLI, library, executors) reports them.
+	for _, w := range prototxt.SolverWarnings(sp) {
+		s.logf("%s", w)
 	}
 
 	s.seed = sp.GetRandomSeed()
@@ -119,10 +122,11 @@ func New(sp *caffepb.SolverParameter, np *caffepb.NetParameter, opts Options) (*
 	s.trainParam = proto.Clone(trainParam).(*caffepb.NetParameter)
 	s.trainParam.State = state
 	s.opener = opener
-	if err := s.buildTrain(); err != nil {
+	if err := s.buildTrain(s.netLog()); err != nil {
 		return nil, err
 	}
 	for i, p := range testParams {
+		s.logf("Creating test net (#%d)", i)
 		st := &caffepb.NetState{Phase: caffepb.Phase_TEST.Enum()}
 		proto.Merge(st, p.GetState())
 		if testStates != nil {
@@ -130,14 +134,14 @@ func New(sp *caffepb.SolverParameter, np *caffepb.NetParameter, opts Options) (*
 		}
 		q := proto.Clone(p).(*caffepb.NetParameter)
 		q.State = st
-		tn, err := net.New(q, &layers.Context{
+		tn, err := net.NewWithOptions(q, &layers.Context{
 			Phase: st.GetPhase(),
 			// A separate stream per test net, so building test nets never
 			// shifts the random numbers the TRAIN net draws.
 			Rand:    rand.New(rand.NewSource(s.seed + int64(i) + 1)),
 			Sources: opts.Sources,
 			Threads: opts.Threads,
-		})
+		}, s.netLog())
 		if err != nil {
 			s.Close()
 			return nil, fmt.Errorf("solver: test net #%d: %w", i, err)
@@ -156,10 +160,17 @@ func New(sp *caffepb.SolverParameter, np *caffepb.NetParameter, opts Options) (*
 			s.history = append(s.history, make([]float32, p.Blob.Count()))
 		}
 	}
-	for _, w := range sp.Weights {
-		if err := s.LoadWeights(w); err != nil {
-			s.Close()
-			return nil, fmt.Errorf("solver: weights: %w", err)
+	// Each weights entry may list several models separated by commas, as
+	// Caffe's -weights flag does; later ones overwrite earlier ones.
+	for _, list := range sp.Weights {
+		for _, w := range strings.Split(list, ",") {
+			if w = strings.TrimSpace(w); w == "" {
+				continue
+			}
+			if err := s.LoadWeights(w); err != nil {
+				s.Close()
+				return nil, fmt.Errorf("solver: weights: %w", err)
+			}
 		}
 	}
 	return s, nil
@@ -167,13 +178,13 @@ func New(sp *caffepb.SolverParameter, np *caffepb.NetParameter, opts Options) (*
 
 // buildTrain builds the TRAIN net from s.trainParam, seeded with s.seed, so
 // that a rebuild (Restore) draws exactly the same initial values.
-func (s *Solver) buildTrain() error {
-	n, err := net.New(s.trainParam, &layers.Context{
+func (s *Solver) buildTrain(o net.Options) error {
+	n, err := net.NewWithOptions(s.trainParam, &layers.Context{
 		Phase:   s.trainParam.GetState().GetPhase(),
 		Rand:    rand.New(rand.NewSource(s.seed)),
 		Sources: s.opener,
 		Threads: s.opts.Threads,
-	})
+	}, o)
 	if err != nil {
 		return fmt.Errorf("solver: train net: %w", err)
 	}
@@ -240,10 +251,20 @@ func (s *Solver) netParams(np *caffepb.NetParameter) (train *caffepb.NetParamete
 	switch {
 	case sp.TrainNetParam != nil:
 		train = sp.TrainNetParam
+		s.logf("Creating training net specified in train_net_param.")
 	case np != nil:
 		train = np
+		switch {
+		case sp.TrainNet != nil:
+			s.logf("Creating training net from train_net file: %s", sp.GetTrainNet())
+		case sp.Net != nil:
+			s.logf("Creating training net from net file: %s", sp.GetNet())
+		default:
+			s.logf("Creating training net.")
+		}
 	case sp.NetParam != nil:
 		train = sp.NetParam
+		s.logf("Creating training net specified in net_param.")
 	default:
 		return nil, nil, nil, errors.New("no net given (net, net_param, train_net or train_net_param)")
 	}
@@ -294,6 +315,14 @@ func (s *Solver) paramsReady(ps []*net.Param) {
 	if s.lastPass {
 		s.opts.Reducer.ParamsReady(ps)
 	}
+}
+
+// netLog passes Caffe's net construction lines to Logf on rank 0.
+func (s *Solver) netLog() net.Options {
+	if s.opts.Logf == nil || s.opts.Rank != 0 {
+		return net.Options{}
+	}
+	return net.Options{Logf: s.opts.Logf}
 }
 
 // logf logs on rank 0 only.

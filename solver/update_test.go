@@ -287,3 +287,22 @@ func TestApplyUpdateAllocs(t *testing.T) {
 		t.Fatalf("applyUpdate allocates %v times per call", a)
 	}
 }
+
+// The solver drives Adam's bias correction with t = iter + 1 and keeps its
+// two history sets: the hand-computed constant-gradient run steps by lr.
+func TestSolverAdamSteps(t *testing.T) {
+	sp := &caffepb.SolverParameter{BaseLr: f32(0.01), LrPolicy: str("fixed"), Type: str("Adam"),
+		Momentum: f32(0.9)}
+	s := fakeSolver(t, sp, []float32{1})
+	if len(s.history) != 2 {
+		t.Fatalf("%d history blobs, want 2", len(s.history))
+	}
+	for step, want := range []float32{0.99, 0.98, 0.97} {
+		s.params[0].Blob.Diff[0] = 0.5
+		s.applyUpdate(false)
+		s.iter++
+		if got := s.params[0].Blob.Data[0]; math.Abs(float64(got-want)) > 2e-6 {
+			t.Fatalf("step %d: %.9g, want %.9g", step+1, got, want)
+		}
+	}
+}

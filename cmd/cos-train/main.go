@@ -90,6 +90,9 @@ func parse(args []string, out io.Writer) (*options, cos.Mode, error) {
 		o.cfg.Features = strings.Split(o.features, ",")
 	}
 	o.cfg.Resize = o.resize
+	if o.cfg.ClusterSize < 1 {
+		return nil, cos.Mode{}, fmt.Errorf("%w: -clusterSize must be at least 1, got %d", cos.ErrUsage, o.cfg.ClusterSize)
+	}
 	m := cos.Mode{Train: o.train, Test: o.test, Features: o.features != ""}
 	if err := o.cfg.Check(m); err != nil {
 		return nil, m, err

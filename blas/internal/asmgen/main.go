@@ -9,6 +9,7 @@ package main
 
 import (
 	"fmt"
+	"go/format"
 	"os"
 	"strings"
 )
@@ -33,8 +34,8 @@ func outer(name string, mr, v int, reg string, lanes int, rowA bool) {
 	}
 	acc := func(r, j int) string { return fmt.Sprintf("%s%d", reg, r*v+j) }
 	vb := lanes * 4
-	p("// func %s(k int, a, b, c *float32, sa, sb, ldc uintptr, alpha, beta float32)", name)
-	p("TEXT ·%s(SB), NOSPLIT, $0-64", name)
+	p("// func %s(k int, a, b, c *float32, sa, sb, ldc uintptr, alpha, beta float32, mask uint64)", name)
+	p("TEXT ·%s(SB), NOSPLIT, $0-72", name)
 	p("\tMOVQ k+0(FP), CX")
 	p("\tMOVQ a+8(FP), AX")
 	p("\tMOVQ b+16(FP), BX")
@@ -383,6 +384,207 @@ func level1(suffix, reg string, lanes int) {
 	p("")
 }
 
+// outer512 emits a masked AVX-512 micro-kernel for an mr×(16v) tile:
+// columns beyond the tile edge are masked off (mask bit j = column j), so
+// B is loaded with zeroing masks (never faulting past the end of a
+// row) and C is loaded and stored under the same masks. Rows are chosen by
+// generating one kernel per mr, so partial tiles need no scratch copy.
+//
+// func name(k int, a, b, c *float32, sa, sb, ldc uintptr, alpha, beta float32, mask uint64)
+func outer512(name string, mr, v int, rowA bool) {
+	acc := func(r, j int) string { return fmt.Sprintf("Z%d", r*v+j) }
+	bReg := func(j int) string { return fmt.Sprintf("Z%d", 24+j) }
+	bc := func(i int) string { return fmt.Sprintf("Z%d", 26+i%2) }
+	kreg := func(j int) string { return fmt.Sprintf("K%d", 1+j) }
+	p("// func %s(k int, a, b, c *float32, sa, sb, ldc uintptr, alpha, beta float32, mask uint64)", name)
+	p("TEXT ·%s(SB), NOSPLIT, $0-72", name)
+	p("\tMOVQ k+0(FP), CX")
+	p("\tMOVQ a+8(FP), AX")
+	p("\tMOVQ b+16(FP), BX")
+	p("\tMOVQ c+24(FP), DI")
+	p("\tMOVQ sa+32(FP), R8")
+	p("\tMOVQ sb+40(FP), R9")
+	p("\tMOVQ ldc+48(FP), R10")
+	p("\tMOVQ mask+64(FP), DX")
+	p("\tKMOVW DX, K1")
+	if v > 1 {
+		p("\tSHRQ $16, DX")
+		p("\tKMOVW DX, K2")
+	}
+	aAddr := func(r int) string { return fmt.Sprintf("%d(AX)", r*4) }
+	if rowA {
+		p("\tMOVQ R8, R11")
+		p("\tLEAQ (R8)(R8*2), R12")
+		p("\tLEAQ (R8)(R8*4), R13")
+		p("\tLEAQ (AX)(R12*2), SI")
+		pat := []string{"(%s)", "(%s)(R11*1)", "(%s)(R11*2)", "(%s)(R12*1)", "(%s)(R11*4)", "(%s)(R13*1)"}
+		aAddr = func(r int) string {
+			base := "AX"
+			if r >= 6 {
+				base = "SI"
+			}
+			return fmt.Sprintf(pat[r%6], base)
+		}
+	}
+	for r := 0; r < mr; r++ {
+		for j := 0; j < v; j++ {
+			p("\tVPXORD %s, %s, %s", acc(r, j), acc(r, j), acc(r, j))
+		}
+	}
+	step := func() {
+		for j := 0; j < v; j++ {
+			p("\tVMOVUPS.Z %d(BX), %s, %s", j*64, kreg(j), bReg(j))
+		}
+		for r := 0; r < mr; r++ {
+			p("\tVBROADCASTSS %s, %s", aAddr(r), bc(r))
+			for j := 0; j < v; j++ {
+				p("\tVFMADD231PS %s, %s, %s", bReg(j), bc(r), acc(r, j))
+			}
+		}
+		if rowA {
+			p("\tADDQ $4, AX")
+			if mr > 6 {
+				p("\tADDQ $4, SI")
+			}
+		} else {
+			p("\tADDQ R8, AX")
+		}
+		p("\tADDQ R9, BX")
+	}
+	p("\tMOVQ CX, DX")
+	p("\tSHRQ $2, DX")
+	p("\tANDQ $3, CX")
+	p("\tTESTQ DX, DX")
+	p("\tJEQ %s_tail", name)
+	p("%s_loop4:", name)
+	for u := 0; u < 4; u++ {
+		step()
+	}
+	p("\tDECQ DX")
+	p("\tJNE %s_loop4", name)
+	p("%s_tail:", name)
+	p("\tTESTQ CX, CX")
+	p("\tJEQ %s_store", name)
+	p("%s_loop1:", name)
+	step()
+	p("\tDECQ CX")
+	p("\tJNE %s_loop1", name)
+	p("%s_store:", name)
+	p("\tVBROADCASTSS alpha+56(FP), Z28")
+	p("\tVBROADCASTSS beta+60(FP), Z29")
+	p("\tMOVL beta+60(FP), DX")
+	p("\tSHLL $1, DX")
+	p("\tJEQ %s_beta0", name)
+	for r := 0; r < mr; r++ {
+		for j := 0; j < v; j++ {
+			p("\tVMULPS Z28, %s, %s", acc(r, j), acc(r, j))
+			p("\tVFMADD231PS %d(DI), Z29, %s, %s", j*64, kreg(j), acc(r, j))
+			p("\tVMOVUPS %s, %s, %d(DI)", acc(r, j), kreg(j), j*64)
+		}
+		p("\tADDQ R10, DI")
+	}
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("%s_beta0:", name)
+	for r := 0; r < mr; r++ {
+		for j := 0; j < v; j++ {
+			p("\tVMULPS Z28, %s, %s", acc(r, j), acc(r, j))
+			p("\tVMOVUPS %s, %s, %d(DI)", acc(r, j), kreg(j), j*64)
+		}
+		p("\tADDQ R10, DI")
+	}
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("")
+}
+
+// dot512 emits the A·Bᵀ tile kernel for ma rows of A and nb rows of B
+// (both contiguous along K): C[i][j] = alpha*Σ_p A_i[p]*B_j[p] + beta*C[i][j].
+// Full 16-float vectors run in the loop, the K tail under kmask.
+//
+// func name(k int, a *float32, lda uintptr, b *float32, ldb uintptr, c *float32, ldc uintptr, alpha, beta float32, kmask uint64)
+func dot512(name string, ma, nb int) {
+	p("// func %s(k int, a *float32, lda uintptr, b *float32, ldb uintptr, c *float32, ldc uintptr, alpha, beta float32, kmask uint64)", name)
+	p("TEXT ·%s(SB), NOSPLIT, $0-72", name)
+	p("\tMOVQ k+0(FP), CX")
+	p("\tMOVQ a+8(FP), AX")
+	p("\tMOVQ lda+16(FP), R8")
+	p("\tMOVQ b+24(FP), BX")
+	p("\tMOVQ ldb+32(FP), R9")
+	p("\tMOVQ kmask+64(FP), DX")
+	p("\tKMOVW DX, K1")
+	p("\tLEAQ (AX)(R8*1), SI")
+	p("\tLEAQ (AX)(R8*2), DX")
+	p("\tLEAQ (SI)(R8*2), R10")
+	p("\tLEAQ (BX)(R9*1), R11")
+	p("\tLEAQ (BX)(R9*2), R12")
+	p("\tLEAQ (R11)(R9*2), R13")
+	arows := []string{"AX", "SI", "DX", "R10"}
+	brows := []string{"BX", "R11", "R12", "R13"}
+	for i := 0; i < 16; i++ {
+		p("\tVPXORD Z%d, Z%d, Z%d", i, i, i)
+	}
+	p("\tXORQ R8, R8")
+	p("\tSHRQ $4, CX")
+	p("\tSHLQ $6, CX")
+	p("\tTESTQ CX, CX")
+	p("\tJEQ %s_tail", name)
+	body := func(mask string) {
+		for j := 0; j < nb; j++ {
+			p("\tVMOVUPS%s (%s)(R8*1), %sZ%d", mask, brows[j], map[bool]string{true: "K1, ", false: ""}[mask != ""], 16+j)
+		}
+		for i := 0; i < ma; i++ {
+			p("\tVMOVUPS%s (%s)(R8*1), %sZ%d", mask, arows[i], map[bool]string{true: "K1, ", false: ""}[mask != ""], 20+i)
+			for j := 0; j < nb; j++ {
+				p("\tVFMADD231PS Z%d, Z%d, Z%d", 16+j, 20+i, i*4+j)
+			}
+		}
+	}
+	p("%s_loop:", name)
+	body("")
+	p("\tADDQ $64, R8")
+	p("\tCMPQ R8, CX")
+	p("\tJLT %s_loop", name)
+	p("%s_tail:", name)
+	p("\tKORTESTW K1, K1")
+	p("\tJEQ %s_reduce", name)
+	body(".Z")
+	p("%s_reduce:", name)
+	for i := 0; i < ma; i++ {
+		for j := 0; j < nb; j++ {
+			a := i*4 + j
+			p("\tVEXTRACTF64X4 $1, Z%d, Y24", a)
+			p("\tVADDPS Y24, Y%d, Y%d", a, a)
+			p("\tVEXTRACTF32X4 $1, Y%d, X25", a)
+			p("\tVADDPS X25, X%d, X%d", a, a)
+		}
+	}
+	p("\tMOVQ c+40(FP), DI")
+	p("\tMOVQ ldc+48(FP), R9")
+	p("\tVBROADCASTSS alpha+56(FP), X28")
+	p("\tVBROADCASTSS beta+60(FP), X29")
+	p("\tMOVL $%d, DX", (1<<nb)-1)
+	p("\tKMOVW DX, K2")
+	p("\tMOVL beta+60(FP), DX")
+	p("\tSHLL $1, DX")
+	for i := 0; i < ma; i++ {
+		a, b, c, d := i*4, i*4+1, i*4+2, i*4+3
+		p("\tVHADDPS X%d, X%d, X%d", b, a, a)
+		p("\tVHADDPS X%d, X%d, X%d", d, c, c)
+		p("\tVHADDPS X%d, X%d, X%d", c, a, a)
+		p("\tVMULPS X28, X%d, X%d", a, a)
+		p("\tTESTL DX, DX")
+		p("\tJEQ %s_b0_%d", name, i)
+		p("\tVFMADD231PS (DI), X29, K2, X%d", a)
+		p("%s_b0_%d:", name, i)
+		p("\tVMOVUPS X%d, K2, (DI)", a)
+		p("\tADDQ R9, DI")
+	}
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("")
+}
+
 func main() {
 	p("// Code generated by go run ./internal/asmgen; DO NOT EDIT.")
 	p("")
@@ -390,14 +592,76 @@ func main() {
 	p("")
 	p("#include \"textflag.h\"")
 	p("")
-	outer("kern512x12", 12, 2, "Z", 16, false)
-	outer("kern512x12r", 12, 2, "Z", 16, true)
+	var tab strings.Builder
+	fmt.Fprintf(&tab, "// Code generated by go run ./internal/asmgen; DO NOT EDIT.\n\n//go:build amd64 && !purego\n\npackage blas\n\n")
+	fmt.Fprintf(&tab, "// kern512Tab[v-1][rowA][mr] is the masked AVX-512 kernel for an mr×16v tile.\nvar kern512Tab = [2][2][13]kernFn{\n")
+	for v := 1; v <= 2; v++ {
+		tab.WriteString("\t{\n")
+		for ra := 0; ra < 2; ra++ {
+			tab.WriteString("\t\t{nil")
+			for mr := 1; mr <= 12; mr++ {
+				name := fmt.Sprintf("k512_%dx%d", mr, 16*v)
+				if ra == 1 {
+					name += "r"
+				}
+				outer512(name, mr, v, ra == 1)
+				fmt.Fprintf(&tab, ", %s", name)
+			}
+			tab.WriteString("},\n")
+		}
+		tab.WriteString("\t},\n")
+	}
+	tab.WriteString("}\n\n// dot512Tab[ma][nb] is the AVX-512 A·Bᵀ kernel for an ma×nb tile.\nvar dot512Tab = [5][5]dotFn{\n\t{},\n")
+	for ma := 1; ma <= 4; ma++ {
+		tab.WriteString("\t{nil")
+		for nb := 1; nb <= 4; nb++ {
+			name := fmt.Sprintf("d512_%dx%d", ma, nb)
+			dot512(name, ma, nb)
+			fmt.Fprintf(&tab, ", %s", name)
+		}
+		tab.WriteString("},\n")
+	}
+	tab.WriteString("}\n\n")
+	decl := func(names []string, sig string) {
+		for _, n := range names {
+			fmt.Fprintf(&tab, "//go:noescape\nfunc %s%s\n\n", n, sig)
+		}
+	}
+	var kn, dn []string
+	for v := 1; v <= 2; v++ {
+		for ra := 0; ra < 2; ra++ {
+			for mr := 1; mr <= 12; mr++ {
+				name := fmt.Sprintf("k512_%dx%d", mr, 16*v)
+				if ra == 1 {
+					name += "r"
+				}
+				kn = append(kn, name)
+			}
+		}
+	}
+	for ma := 1; ma <= 4; ma++ {
+		for nb := 1; nb <= 4; nb++ {
+			dn = append(dn, fmt.Sprintf("d512_%dx%d", ma, nb))
+		}
+	}
+	decl(kn, "(k int, a, b, c *float32, sa, sb, ldc uintptr, alpha, beta float32, mask uint64)")
+	decl(dn, "(k int, a *float32, lda uintptr, b *float32, ldb uintptr, c *float32, ldc uintptr, alpha, beta float32, kmask uint64)")
+	if err := os.WriteFile("kernel_amd64_tab.go", gofmt(tab.String()), 0o644); err != nil {
+		panic(err)
+	}
 	outer("kern256x6", 6, 2, "Y", 8, false)
 	outer("kern256x6r", 6, 2, "Y", 8, true)
-	dot4x4("dot512x4x4", "Z", 16)
 	fmaPeak("fmaPeak512", "Z", 24)
 	fmaPeak("fmaPeak256", "Y", 12)
 	level1("AVX512", "Z", 16)
 	level1("AVX2", "Y", 8)
 	os.Stdout.WriteString(w.String())
+}
+
+func gofmt(src string) []byte {
+	b, err := format.Source([]byte(src))
+	if err != nil {
+		panic(err)
+	}
+	return b
 }

@@ -1,0 +1,173 @@
+package cos
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestMain(m *testing.M) {
+	// Local cluster launches re-run this test binary as executors.
+	RunExecutorIfChild()
+	os.Exit(m.Run())
+}
+
+func readFeatureRows(t *testing.T, dir string) map[string]map[string][]float64 {
+	t.Helper()
+	parts, _ := filepath.Glob(filepath.Join(dir, "part-*"))
+	if len(parts) == 0 {
+		t.Fatalf("no part files in %s", dir)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "_SUCCESS")); err != nil {
+		t.Fatalf("no _SUCCESS marker: %v", err)
+	}
+	rows := map[string]map[string][]float64{}
+	for _, p := range parts {
+		f, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			var raw map[string]any
+			if err := json.Unmarshal(sc.Bytes(), &raw); err != nil {
+				t.Fatalf("%s: %v in %q", p, err, sc.Text())
+			}
+			id, _ := raw["SampleID"].(string)
+			if _, dup := rows[id]; dup {
+				t.Fatalf("sample %q written twice", id)
+			}
+			row := map[string][]float64{}
+			for k, v := range raw {
+				if k == "SampleID" {
+					continue
+				}
+				for _, x := range v.([]any) {
+					row[k] = append(row[k], x.(float64))
+				}
+			}
+			rows[id] = row
+		}
+		f.Close()
+	}
+	return rows
+}
+
+// TestJobsSingleExecutor trains the tiny net, then tests and extracts
+// features from the saved model in later, separate jobs.
+func TestJobsSingleExecutor(t *testing.T) {
+	solverPath := tinyJob(t, 200, 23) // 23 test records: not a multiple of batch 5
+	dir := filepath.Dir(solverPath)
+	t.Chdir(dir)
+	model := filepath.Join(dir, "out", "tiny.caffemodel")
+	var progress []Progress
+	tr, err := Train(context.Background(), Config{Solver: solverPath, Model: model, Progress: func(p Progress) { progress = append(progress, p) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr.Iter != 60 || tr.Model != model {
+		t.Fatalf("train result %+v", tr)
+	}
+	if len(progress) != 60 || progress[59].Iter != 60 {
+		t.Fatalf("progress reports: %d, last %+v", len(progress), progress[len(progress)-1])
+	}
+	if progress[59].Loss >= progress[0].Loss {
+		t.Errorf("loss did not fall: %v -> %v", progress[0].Loss, progress[59].Loss)
+	}
+	// Curves: one train-loss point per display interval (display 10, 60 iterations).
+	csv, err := os.ReadFile(tr.Curves + ".csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(csv), ",train_loss,"); n != 6 {
+		t.Errorf("curves hold %d train_loss points, want 6:\n%s", n, csv)
+	}
+	if !strings.Contains(string(csv), ",test_accuracy,") {
+		t.Errorf("curves lack test_accuracy:\n%s", csv)
+	}
+	if _, err := os.Stat(tr.Curves + ".png"); err != nil {
+		t.Error(err)
+	}
+
+	res, err := Test(context.Background(), Config{Solver: solverPath, Model: model, Output: filepath.Join(dir, "test")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc, ok := res.Value("accuracy")
+	if !ok || acc < 0.9 || res.Samples != 23 {
+		t.Fatalf("test result %+v", res)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "test", "test_result.txt"))
+	if err != nil || !strings.HasPrefix(string(b), "accuracy: ") {
+		t.Fatalf("test_result.txt = %q, %v", b, err)
+	}
+
+	fr, err := Features(context.Background(), Config{Solver: solverPath, Model: model, Features: []string{"ip2", "accuracy"}, Label: "label", Output: filepath.Join(dir, "features")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := readFeatureRows(t, filepath.Join(dir, "features"))
+	if fr.Rows != 23 || len(rows) != 23 {
+		t.Fatalf("features: result %d rows, files %d rows, want 23", fr.Rows, len(rows))
+	}
+	for i := 0; i < 23; i++ {
+		id := fmt.Sprintf("%08d", i)
+		r, ok := rows[id]
+		if !ok {
+			t.Fatalf("sample %s missing", id)
+		}
+		if len(r["ip2"]) != 2 || len(r["accuracy"]) != 1 || len(r["label"]) != 1 {
+			t.Fatalf("row %s = %v", id, r)
+		}
+	}
+}
+
+// TestJobsLocalCluster trains on two executor processes, then extracts
+// features with two and with three executors from a test set whose size (23)
+// is a multiple of neither batch (5) × executors: every record must appear
+// exactly once across the part files.
+func TestJobsLocalCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts executor processes")
+	}
+	solverPath := tinyJob(t, 200, 23)
+	dir := filepath.Dir(solverPath)
+	t.Chdir(dir)
+	model := filepath.Join(dir, "tiny2.caffemodel")
+	tr, err := Train(context.Background(), Config{Solver: solverPath, Model: model, ClusterSize: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr.Iter != 60 || tr.Test == nil {
+		t.Fatalf("train result %+v", tr)
+	}
+	for _, n := range []int{2, 3} {
+		out := filepath.Join(dir, fmt.Sprintf("features%d", n))
+		fr, err := Features(context.Background(), Config{Solver: solverPath, Model: model, Features: []string{"accuracy", "loss"}, Label: "label", Output: out, ClusterSize: n})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows := readFeatureRows(t, out)
+		parts, _ := filepath.Glob(filepath.Join(out, "part-*"))
+		if fr.Rows != 23 || len(rows) != 23 || len(parts) != n {
+			t.Fatalf("%d executors: %d rows reported, %d in files, %d parts", n, fr.Rows, len(rows), len(parts))
+		}
+		for i := 0; i < 23; i++ {
+			if _, ok := rows[fmt.Sprintf("%08d", i)]; !ok {
+				t.Fatalf("%d executors: sample %08d missing", n, i)
+			}
+		}
+	}
+	res, err := Test(context.Background(), Config{Solver: solverPath, Model: model, ClusterSize: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if acc, _ := res.Value("accuracy"); res.Samples != 23 || acc < 0.9 {
+		t.Fatalf("test on 2 executors: %+v", res)
+	}
+}

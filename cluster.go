@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"os"
 	"runtime"
 
@@ -93,6 +94,14 @@ func runJob(ctx context.Context, cfg *Config, kind jobKind, res any) error {
 	blas.SetThreads(threads)
 	cfg.Devices = threads
 	if dc.WorldSize > 1 {
+		if sp.GetRandomSeed() < 0 {
+			// Replicas must start from the same weights: without a fixed
+			// seed, derive one from the job's shared secret.
+			h := fnv.New64a()
+			h.Write([]byte(dc.Token))
+			seed := int64(h.Sum64() & 0x7fffffffffffffff)
+			sp.RandomSeed = &seed
+		}
 		if dc.DefHash, err = distri.DefinitionHash(sp, np); err != nil {
 			return err
 		}

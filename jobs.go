@@ -144,9 +144,6 @@ func loadDefinition(cfg *Config) (*caffepb.SolverParameter, *caffepb.NetParamete
 }
 
 func (e *executor) train(ctx context.Context, cfg *Config, sp *caffepb.SolverParameter, np *caffepb.NetParameter) (*TrainResult, error) {
-	for _, w := range prototxt.SolverWarnings(sp) {
-		e.logf("WARNING: %s", w)
-	}
 	curvesBase := cfg.Curves
 	if curvesBase == "" {
 		switch {

@@ -43,14 +43,26 @@ type task struct {
 // a channel: a worker that finished recently is still spinning on it, so a
 // new task starts in well under a microsecond (LeNet's gemms take a few
 // microseconds each). After spinLimit idle polls the worker parks on wake.
+//
+// A posted task is claimed with a compare-and-swap. When the caller has
+// finished its own part and the worker has not yet claimed its part (its
+// thread was descheduled on a busy machine, or still waking up), the caller
+// revokes the task and computes it itself, so a late worker costs at most
+// the serial time instead of a stall.
 type worker struct {
-	seq    atomic.Uint64 // bumped by the caller after writing t
-	done   atomic.Uint64 // set to seq when t is finished
+	seq    atomic.Uint64 // bumped by the caller after posting t
+	state  atomic.Int32  // stIdle, stPosted, stRunning
 	parked atomic.Bool
 	wake   chan struct{}
 	t      task
 	s      scratch
 }
+
+const (
+	stIdle int32 = iota
+	stPosted
+	stRunning
+)
 
 // spinLimit idle polls (tens of microseconds) before a worker parks: long
 // enough to bridge the gaps between the gemms of one training step, short
@@ -72,28 +84,35 @@ func (w *worker) loop() {
 			spins = 0
 		}
 		last = w.seq.Load()
-		w.t.ks.serial(&w.s, &w.t.g)
-		w.done.Store(last)
+		if w.state.CompareAndSwap(stPosted, stRunning) {
+			w.t.ks.serial(&w.s, &w.t.g)
+			w.state.Store(stIdle)
+		}
 	}
 }
 
-// post hands t to w; it must have finished its previous task.
-func (w *worker) post(t task) uint64 {
+// post hands t to w, which must be idle.
+func (w *worker) post(t task) {
 	w.t = t
-	n := w.seq.Add(1)
+	w.state.Store(stPosted)
+	w.seq.Add(1)
 	if w.parked.Load() {
 		select {
 		case w.wake <- struct{}{}:
 		default:
 		}
 	}
-	return n
 }
 
-// wait spins until w has finished task n, yielding the processor after a
-// while in case the worker is not running (fewer cores than threads).
-func (w *worker) wait(n uint64) {
-	for spins := 0; w.done.Load() != n; spins++ {
+// finish makes sure w's task is done: revoked and run on the caller's
+// goroutine (with scratch s) if the worker never claimed it, else waited
+// for.
+func (w *worker) finish(s *scratch) {
+	if w.state.CompareAndSwap(stPosted, stIdle) {
+		w.t.ks.serial(s, &w.t.g)
+		return
+	}
+	for spins := 0; w.state.Load() != stIdle; spins++ {
 		if spins > 256 {
 			runtime.Gosched()
 		}
@@ -162,7 +181,6 @@ func nativeSgemm(ks *kernelSet, transA, transB bool, m, n, k int, alpha float32,
 	}
 	lo := 0
 	var mine gemmArgs
-	var seqs [maxThreads]uint64
 	for i := 0; i < parts; i++ {
 		hi := min(dim, ((i+1)*units/parts)*unit)
 		var sub gemmArgs
@@ -176,10 +194,10 @@ func nativeSgemm(ks *kernelSet, transA, transB bool, m, n, k int, alpha float32,
 			mine = sub
 			continue
 		}
-		seqs[i] = pool.workers[i-1].post(task{ks: ks, g: sub})
+		pool.workers[i-1].post(task{ks: ks, g: sub})
 	}
 	ks.serial(&pool.scr, &mine)
 	for i := 1; i < parts; i++ {
-		pool.workers[i-1].wait(seqs[i])
+		pool.workers[i-1].finish(&pool.scr)
 	}
 }

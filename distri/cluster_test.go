@@ -20,9 +20,9 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/cos-project/cos/distri/distripb"
-	"github.com/cos-project/cos/prototxt/caffepb"
 	"github.com/cos-project/cos/layers"
 	cnet "github.com/cos-project/cos/net"
+	"github.com/cos-project/cos/prototxt/caffepb"
 )
 
 // logBuf collects Logf lines so tests can check what was logged.

@@ -54,13 +54,13 @@ func (c *Cluster) NewReducer(bucketBytes int) *Reducer {
 	r := &Reducer{c: c, capBytes: bucketBytes}
 	if c.size > 1 {
 		r.work = make(chan *bucket, 1024)
-		go r.loop()
+		go r.loop(r.work)
 	}
 	return r
 }
 
-func (r *Reducer) loop() {
-	for b := range r.work {
+func (r *Reducer) loop(work <-chan *bucket) {
+	for b := range work {
 		if r.firstErr() == nil {
 			if err := r.c.AllReduceMean(b.buf); err != nil {
 				r.setErr(err)

@@ -143,3 +143,27 @@ func TestBatchNormLoadsCaffeBlobs(t *testing.T) {
 	// means 1, 2; variances 4, 16.
 	near(t, "loaded stats", top.Data, []float32{1, 1}, 1e-5)
 }
+
+func TestBatchNormInPlaceSurvivesLaterInPlaceLayer(t *testing.T) {
+	// The ResNet block runs BatchNorm then Scale in place on one blob: the
+	// Scale overwrites y before BatchNorm's Backward, which must still use
+	// its own normalized values.
+	rng := rand.New(rand.NewSource(31))
+	x := randBlob(rng, "x", 3, 2, 2)
+	dy := randBlob(rng, "dy", 3, 2, 2)
+	run := func(clobber bool) []float32 {
+		l := buildLayer(t, `name: "bn" type: "BatchNorm"`)
+		b := NewBlob(3, 2, 2)
+		copy(b.Data, x.Data)
+		forward(t, l, []*Blob{b}, []*Blob{b})
+		if clobber {
+			for i := range b.Data {
+				b.Data[i] = 3*b.Data[i] + 1
+			}
+		}
+		copy(b.Diff, dy.Data)
+		l.Backward([]*Blob{b}, []bool{true}, []*Blob{b})
+		return b.Diff
+	}
+	near(t, "dx after the top was overwritten", run(true), run(false), 1e-6)
+}

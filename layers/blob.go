@@ -32,7 +32,10 @@ func (b *Blob) Reshape(shape ...int) {
 	n := 1
 	for _, d := range shape {
 		if d < 0 {
-			panic(fmt.Sprintf("blob %q: negative dimension in shape %v", b.Name, shape))
+			// Copy so that shape itself does not escape: callers' variadic
+			// slices then stay on the stack and Reshape allocates nothing.
+			bad := append([]int(nil), shape...)
+			panic(fmt.Sprintf("blob %q: negative dimension in shape %v", b.Name, bad))
 		}
 		n *= d
 	}

@@ -34,8 +34,9 @@ type Convolution struct {
 	dh, dw           int
 	is1x1            bool // no im2col needed: the image is its own column matrix
 
-	weight, bias *Blob
-	params       []*Blob
+	// params are read through this slice at every call, never cached, so
+	// a net that swaps in shared blobs is seen.
+	params []*Blob
 
 	// Shapes of the current Reshape.
 	num            int // images: product of the axes before the channel axis
@@ -159,16 +160,17 @@ func (l *Convolution) Setup(bottom, top []*Blob) error {
 		return layerErr(l.lp, "num_output (%d) should be a multiple of group (%d)", l.numOutput, l.group)
 	}
 	l.biasTerm = cp.GetBiasTerm()
-	l.weight, err = newParam(l.lp, "weight", cp.GetWeightFiller(), l.rng, l.numOutput, l.channels/l.group, l.kh, l.kw)
+	weight, err := newParam(l.lp, "weight", cp.GetWeightFiller(), l.rng, l.numOutput, l.channels/l.group, l.kh, l.kw)
 	if err != nil {
 		return err
 	}
-	l.params = []*Blob{l.weight}
+	l.params = []*Blob{weight}
 	if l.biasTerm {
-		if l.bias, err = newParam(l.lp, "bias", cp.GetBiasFiller(), l.rng, l.numOutput); err != nil {
+		bias, err := newParam(l.lp, "bias", cp.GetBiasFiller(), l.rng, l.numOutput)
+		if err != nil {
 			return err
 		}
-		l.params = append(l.params, l.bias)
+		l.params = append(l.params, bias)
 	}
 	if err := loadLayerBlobs(l.lp, l.params); err != nil {
 		return err

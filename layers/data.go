@@ -209,6 +209,12 @@ func (l *DataLayer) checkShape(c, h, w int) error {
 	if c == l.c && h == l.h && w == l.w {
 		return nil
 	}
+	// With a crop, Caffe only needs every record to hold the crop window
+	// (Transformer.Apply checks that), so sizes may vary: e.g. encoded
+	// images of different sizes cropped to one size.
+	if l.fixed == nil && l.tf.crop > 0 && c == l.c {
+		return nil
+	}
 	want := "the first record's"
 	if l.fixed != nil {
 		want = "memory_data_param's"

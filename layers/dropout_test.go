@@ -116,3 +116,23 @@ func TestProtoBoolFieldDefaults(t *testing.T) {
 		t.Error("bias_term false not read")
 	}
 }
+
+func TestDropoutWithoutScaleTrain(t *testing.T) {
+	// The forks' scale_train: false keeps units unscaled in TRAIN and
+	// scales by 1-ratio in TEST (set directly: BVLC's proto lacks the field).
+	for _, phase := range []caffepb.Phase{caffepb.Phase_TRAIN, caffepb.Phase_TEST} {
+		l := buildLayerIn(t, `name: "drop" type: "Dropout" dropout_param { dropout_ratio: 0.25 }`, phase, rand.New(rand.NewSource(1))).(*Dropout)
+		l.scaleTrain = false
+		bottom, top := NewBlob(1000), &Blob{}
+		for i := range bottom.Data {
+			bottom.Data[i] = 2
+		}
+		forward(t, l, []*Blob{bottom}, []*Blob{top})
+		for _, y := range top.Data {
+			ok := (phase == caffepb.Phase_TRAIN && (y == 0 || y == 2)) || (phase == caffepb.Phase_TEST && y == 1.5)
+			if !ok {
+				t.Fatalf("%v: y = %g", phase, y)
+			}
+		}
+	}
+}

@@ -26,10 +26,11 @@ type InnerProduct struct {
 	biasTerm  bool
 	transpose bool
 
-	weight, bias *Blob
-	params       []*Blob
-	ones         []float32 // M ones: the bias gradient is a gemv, as in Caffe
-	topShape     []int
+	// params are read through this slice at every call, never cached, so
+	// a net that swaps in shared blobs is seen.
+	params   []*Blob
+	ones     []float32 // M ones: the bias gradient is a gemv, as in Caffe
+	topShape []int
 }
 
 // Type returns "InnerProduct".
@@ -63,15 +64,17 @@ func (l *InnerProduct) Setup(bottom, top []*Blob) error {
 	if l.transpose {
 		wShape = []int{l.k, l.n}
 	}
-	if l.weight, err = newParam(l.lp, "weight", ip.GetWeightFiller(), l.rng, wShape...); err != nil {
+	weight, err := newParam(l.lp, "weight", ip.GetWeightFiller(), l.rng, wShape...)
+	if err != nil {
 		return err
 	}
-	l.params = []*Blob{l.weight}
+	l.params = []*Blob{weight}
 	if l.biasTerm {
-		if l.bias, err = newParam(l.lp, "bias", ip.GetBiasFiller(), l.rng, l.n); err != nil {
+		bias, err := newParam(l.lp, "bias", ip.GetBiasFiller(), l.rng, l.n)
+		if err != nil {
 			return err
 		}
-		l.params = append(l.params, l.bias)
+		l.params = append(l.params, bias)
 	}
 	if err := loadLayerBlobs(l.lp, l.params); err != nil {
 		return err

@@ -95,3 +95,42 @@ func TestInnerProductErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Backward must add to the parameter gradients (the solver zeroes them;
+// iter_size accumulates across passes) and overwrite the bottom gradient.
+func TestParamGradientsAccumulate(t *testing.T) {
+	rng := rand.New(rand.NewSource(32))
+	for _, text := range []string{
+		`name: "ip" type: "InnerProduct" inner_product_param { num_output: 3 weight_filler { type: "xavier" } }`,
+		`name: "conv" type: "Convolution" convolution_param { num_output: 2 kernel_size: 3 pad: 1 weight_filler { type: "xavier" } }`,
+		`name: "conv1x1" type: "Convolution" convolution_param { num_output: 2 kernel_size: 1 weight_filler { type: "xavier" } }`,
+	} {
+		l := buildLayer(t, text)
+		bottom := randBlob(rng, "x", 2, 3, 4, 4)
+		top := &Blob{}
+		if err := l.Setup([]*Blob{bottom}, []*Blob{top}); err != nil {
+			t.Fatal(err)
+		}
+		l.Forward([]*Blob{bottom}, []*Blob{top})
+		FillGaussian(rng, 1, top.Diff)
+		l.Backward([]*Blob{top}, []bool{true}, []*Blob{bottom})
+		var once [][]float32
+		for _, p := range l.Params() {
+			once = append(once, append([]float32(nil), p.Diff...))
+		}
+		dx := append([]float32(nil), bottom.Diff...)
+		l.Backward([]*Blob{top}, []bool{true}, []*Blob{bottom})
+		for i, p := range l.Params() {
+			for j, v := range p.Diff {
+				if math.Abs(float64(v-2*once[i][j])) > 1e-5*math.Max(1, math.Abs(float64(v))) {
+					t.Fatalf("%s param %d element %d: %g after two passes, %g after one", l.Type(), i, j, v, once[i][j])
+				}
+			}
+		}
+		for j, v := range bottom.Diff {
+			if v != dx[j] {
+				t.Fatalf("%s bottom diff %d accumulated: %g then %g", l.Type(), j, dx[j], v)
+			}
+		}
+	}
+}

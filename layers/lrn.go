@@ -30,6 +30,7 @@ type LRN struct {
 	within         bool
 	num, ch, h, w  int
 	scale          []float32 // per element
+	pw             []float32 // per element: scale^-beta
 	ratio          []float32 // one image of dy*y/scale, Backward only
 }
 
@@ -78,6 +79,7 @@ func (l *LRN) Reshape(bottom, top []*Blob) error {
 	l.num, l.ch, l.h, l.w = b.Num(), b.Channels(), b.Height(), b.Width()
 	top[0].ReshapeLike(b)
 	l.scale = ensureLen(l.scale, b.Count())
+	l.pw = ensureLen(l.pw, b.Count())
 	l.ratio = ensureLen(l.ratio, l.ch*l.h*l.w)
 	return nil
 }
@@ -167,11 +169,13 @@ func (l *LRN) Forward(bottom, top []*Blob) error {
 		x := bottom[0].Data[n*dim : (n+1)*dim]
 		y := top[0].Data[n*dim : (n+1)*dim]
 		s := l.scale[n*dim : (n+1)*dim]
+		pw := l.pw[n*dim : (n+1)*dim]
 		clear(s)
 		l.windowSum(x, s, true)
 		for i := range s {
 			s[i] = k + c*s[i]
-			y[i] = x[i] * l.negPow(s[i])
+			pw[i] = l.negPow(s[i])
+			y[i] = x[i] * pw[i]
 		}
 	}
 	return nil
@@ -193,6 +197,7 @@ func (l *LRN) Backward(top []*Blob, propagateDown []bool, bottom []*Blob) {
 		y := top[0].Data[n*dim : (n+1)*dim]
 		dy := top[0].Diff[n*dim : (n+1)*dim]
 		s := l.scale[n*dim : (n+1)*dim]
+		pw := l.pw[n*dim : (n+1)*dim]
 		// dx doubles as the window-sum output: it is overwritten below.
 		for i := range acc {
 			acc[i] = dy[i] * y[i] / s[i]
@@ -200,7 +205,7 @@ func (l *LRN) Backward(top []*Blob, propagateDown []bool, bottom []*Blob) {
 		clear(dx)
 		l.windowSum(acc, dx, false)
 		for i := range dx {
-			dx[i] = dy[i]*l.negPow(s[i]) - f*x[i]*dx[i]
+			dx[i] = dy[i]*pw[i] - f*x[i]*dx[i]
 		}
 	}
 }

@@ -276,6 +276,9 @@ func ImagePixels(img image.Image, mode ColorMode, buf []byte) (pix []byte, c, h,
 		buf = make([]byte, n)
 	}
 	pix = buf[:n]
+	if m, ok := img.(*image.YCbCr); ok && ycbcrPixels(m, gray, pix) {
+		return pix, c, h, w
+	}
 	plane := h * w
 	for y := 0; y < h; y++ {
 		for x := 0; x < w; x++ {
@@ -285,14 +288,6 @@ func ImagePixels(img image.Image, mode ColorMode, buf []byte) (pix []byte, c, h,
 			case *image.Gray:
 				v := m.Pix[m.PixOffset(px, py)]
 				R, G, B = v, v, v
-			case *image.YCbCr:
-				yy := m.Y[m.YOffset(px, py)]
-				if gray {
-					pix[y*w+x] = yy
-					continue
-				}
-				ci := m.COffset(px, py)
-				R, G, B = color.YCbCrToRGB(yy, m.Cb[ci], m.Cr[ci])
 			case *image.NRGBA:
 				o := m.PixOffset(px, py)
 				R, G, B = m.Pix[o], m.Pix[o+1], m.Pix[o+2]
@@ -312,6 +307,131 @@ func ImagePixels(img image.Image, mode ColorMode, buf []byte) (pix []byte, c, h,
 		}
 	}
 	return pix, c, h, w
+}
+
+// ycbcrPixels converts a decoded JPEG the way libjpeg (behind OpenCV's
+// imread) does: gray is the luma plane itself; colour upsamples 4:2:0 and
+// 4:2:2 chroma with libjpeg's "fancy" triangle filter and converts with its
+// fixed-point YCbCr→RGB tables. Go's decoder would replicate chroma
+// samples instead, which differs from Caffe's pixels by up to ~40 levels at
+// colour edges. It reports false for layouts it leaves to the generic path.
+func ycbcrPixels(m *image.YCbCr, gray bool, pix []byte) bool {
+	r := m.Rect
+	h, w := r.Dy(), r.Dx()
+	if gray {
+		for y := 0; y < h; y++ {
+			o := m.YOffset(r.Min.X, r.Min.Y+y)
+			copy(pix[y*w:(y+1)*w], m.Y[o:o+w])
+		}
+		return true
+	}
+	if r.Min.X != 0 || r.Min.Y != 0 {
+		return false
+	}
+	var cb, cr []byte
+	switch m.SubsampleRatio {
+	case image.YCbCrSubsampleRatio444:
+		cb, cr = m.Cb, m.Cr
+	case image.YCbCrSubsampleRatio420, image.YCbCrSubsampleRatio422:
+		v2 := m.SubsampleRatio == image.YCbCrSubsampleRatio420
+		cb = fancyUpsample(m.Cb, m.CStride, (w+1)/2, len(m.Cb)/max(m.CStride, 1), w, h, v2)
+		cr = fancyUpsample(m.Cr, m.CStride, (w+1)/2, len(m.Cr)/max(m.CStride, 1), w, h, v2)
+	default:
+		return false
+	}
+	cstride := m.CStride
+	if m.SubsampleRatio != image.YCbCrSubsampleRatio444 {
+		cstride = w
+	}
+	plane := h * w
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			Y := int32(m.Y[y*m.YStride+x])
+			cbv, crv := cb[y*cstride+x], cr[y*cstride+x]
+			i := y*w + x
+			pix[i] = clampByte(Y + crTabs.cbB[cbv])
+			pix[plane+i] = clampByte(Y + (crTabs.cbG[cbv]+crTabs.crG[crv])>>16)
+			pix[2*plane+i] = clampByte(Y + crTabs.crR[crv])
+		}
+	}
+	return true
+}
+
+// fancyUpsample doubles a chroma plane of cw×ch samples horizontally (and
+// vertically when v2) to w×h with libjpeg's triangle filter: each output
+// sample weighs its nearer input 3/4 and the next nearest 1/4, with
+// libjpeg's alternating rounding biases; edges replicate.
+func fancyUpsample(p []byte, stride, cw, ch, w, h int, v2 bool) []byte {
+	out := make([]byte, w*h)
+	row := make([]int32, cw)
+	for y := 0; y < h; y++ {
+		near := y
+		far := y
+		scale := int32(1) // colsum = sample*scale (h2v1) or near*3+far (h2v2)
+		if v2 {
+			near = y / 2
+			if y%2 == 0 {
+				far = near - 1
+			} else {
+				far = near + 1
+			}
+			far = max(0, min(far, ch-1))
+			scale = 4
+		}
+		near = min(near, ch-1)
+		for i := 0; i < cw; i++ {
+			if v2 {
+				row[i] = int32(p[near*stride+i])*3 + int32(p[far*stride+i])
+			} else {
+				row[i] = int32(p[near*stride+i])
+			}
+		}
+		o := out[y*w : (y+1)*w]
+		put := func(x int, v int32) {
+			if x < w {
+				o[x] = uint8(v)
+			}
+		}
+		// With scale 4 (h2v2) sums carry 4× the sample, so shifts are by 4;
+		// h2v1 shifts by 2. The biases are libjpeg's.
+		sh, b0, b1 := uint(2), int32(1), int32(2)
+		if scale == 4 {
+			sh, b0, b1 = 4, 8, 7
+		}
+		for i := 0; i < cw; i++ {
+			this := row[i]
+			prev := row[max(i-1, 0)]
+			next := row[min(i+1, cw-1)]
+			if i == 0 {
+				put(0, (this*4+b0)>>sh)
+			} else {
+				put(2*i, (this*3+prev+b0)>>sh)
+			}
+			if i == cw-1 {
+				put(2*i+1, (this*4+b1)>>sh)
+			} else {
+				put(2*i+1, (this*3+next+b1)>>sh)
+			}
+		}
+	}
+	return out
+}
+
+// crTabs are libjpeg's YCbCr→RGB tables (jdcolor.c, 16-bit fixed point).
+var crTabs = func() (t struct{ crR, cbB, crG, cbG [256]int32 }) {
+	fix := func(x float64) int32 { return int32(x*65536 + 0.5) }
+	for i := 0; i < 256; i++ {
+		x := int32(i - 128)
+		t.crR[i] = (fix(1.40200)*x + 1<<15) >> 16
+		t.cbB[i] = (fix(1.77200)*x + 1<<15) >> 16
+		t.crG[i] = -fix(0.71414) * x
+		t.cbG[i] = -fix(0.34414)*x + 1<<15
+	}
+	return t
+}()
+
+func clampByte(v int32) uint8 {
+	return uint8(max(0, min(v, 255)))
 }
 
 // grayOf is OpenCV's fixed-point RGB to gray conversion.

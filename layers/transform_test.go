@@ -210,7 +210,8 @@ func TestTransformEncoded(t *testing.T) {
 	rgb.SetNRGBA(1, 0, color.NRGBA{R: 1, G: 2, B: 3, A: 255})
 	gray := image.NewGray(image.Rect(0, 0, 2, 1))
 	gray.Pix[0], gray.Pix[1] = 7, 9
-	g0 := float32(grayOf(200, 100, 10))
+	// cv2.cvtColor(BGR2GRAY) of these pixels gives 120 and 2.
+	g0 := float32(120)
 	cases := []struct {
 		name string
 		img  image.Image
@@ -220,7 +221,7 @@ func TestTransformEncoded(t *testing.T) {
 		{"color is BGR", rgb, nil, []float32{10, 3, 100, 2, 200, 1}},
 		{"gray stays 1 channel", gray, nil, []float32{7, 9}},
 		{"force_color on gray", gray, &caffepb.TransformationParameter{ForceColor: proto.Bool(true)}, []float32{7, 9, 7, 9, 7, 9}},
-		{"force_gray on color", rgb, &caffepb.TransformationParameter{ForceGray: proto.Bool(true)}, []float32{g0, float32(grayOf(1, 2, 3))}},
+		{"force_gray on color", rgb, &caffepb.TransformationParameter{ForceGray: proto.Bool(true)}, []float32{g0, 2}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -242,8 +243,22 @@ func TestTransformEncoded(t *testing.T) {
 			}
 		})
 	}
-	// OpenCV's weights: 0.299 R + 0.587 G + 0.114 B.
-	if want := 0.299*200 + 0.587*100 + 0.114*10; g0 < float32(want)-0.5 || g0 > float32(want)+0.5 {
-		t.Fatalf("gray of (200,100,10) = %v, want about %v", g0, want)
+}
+
+// TestFancyUpsample pins libjpeg's triangle filter (3/4 nearer + 1/4 next,
+// with its rounding biases) on hand-computed planes.
+func TestFancyUpsample(t *testing.T) {
+	h2v1 := fancyUpsample([]byte{10, 20, 40}, 3, 3, 1, 6, 1, false)
+	if want := []byte{10, 13, 17, 25, 35, 40}; !slices.Equal(h2v1, want) {
+		t.Errorf("h2v1 = %v, want %v", h2v1, want)
+	}
+	h2v2 := fancyUpsample([]byte{0, 40, 80, 120}, 2, 2, 2, 4, 4, true)
+	want := []byte{0, 10, 30, 40, 20, 30, 50, 60, 60, 70, 90, 100, 80, 90, 110, 120}
+	if !slices.Equal(h2v2, want) {
+		t.Errorf("h2v2 = %v, want %v", h2v2, want)
+	}
+	// An odd output width drops the last upsampled column.
+	if odd := fancyUpsample([]byte{10, 20, 40}, 3, 3, 1, 5, 1, false); !slices.Equal(odd, []byte{10, 13, 17, 25, 35}) {
+		t.Errorf("odd width: %v", odd)
 	}
 }

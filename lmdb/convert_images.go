@@ -157,10 +157,11 @@ func imageDatum(file string, label int, opt ImageOptions, pix []byte) (*caffepb.
 	}
 	resize := opt.ResizeHeight > 0 && opt.ResizeWidth > 0
 	d := &caffepb.Datum{Label: proto.Int32(int32(label))}
-	if opt.Encoded {
-		_, nativeGray := img.(*image.Gray)
-		if !resize && nativeGray == opt.Gray && (format == "png" || format == "jpeg") {
-			// Caffe stores the file itself when nothing has to change.
+	if opt.Encoded && !resize && (format == "png" || format == "jpeg") {
+		// Caffe stores the file itself whenever it is not resized, even
+		// with -gray: the channel count is settled when decoding
+		// (transform_param.force_gray / force_color).
+		{
 			d.Data = raw
 			d.Encoded = proto.Bool(true)
 			return d, pix, nil
@@ -213,32 +214,61 @@ func encodePixels(pix []byte, c, h, w int, format string) ([]byte, error) {
 	return buf.Bytes(), err
 }
 
-// Resize scales channel-major 8-bit pixels from h×w to oh×ow bilinearly,
-// with OpenCV's INTER_LINEAR geometry (pixel centres aligned:
-// src = (dst+0.5)·scale − 0.5, clamped at the borders).
+// Resize scales channel-major 8-bit pixels from h×w to oh×ow with OpenCV's
+// INTER_LINEAR resize (what convert_imageset calls), reproducing its
+// fixed-point arithmetic: source positions (dst+0.5)·scale−0.5 in float32,
+// 11-bit weights, the horizontal pass kept in ints and the vertical pass
+// rounded as OpenCV's vectorised 8-bit path does. Columns outside the image
+// snap to the border pixel; rows are clamped. The result matches
+// cv2.resize(..., INTER_LINEAR) of OpenCV 4.6 exactly on the sizes tested.
 func Resize(src []byte, c, h, w int, dst []byte, oh, ow int) {
-	sy, sx := float64(h)/float64(oh), float64(w)/float64(ow)
-	for y := 0; y < oh; y++ {
-		fy := (float64(y)+0.5)*sy - 0.5
-		y0 := int(math.Floor(fy))
-		wy := fy - float64(y0)
-		y1 := y0 + 1
-		y0, y1 = clampInt(y0, 0, h-1), clampInt(y1, 0, h-1)
-		for x := 0; x < ow; x++ {
-			fx := (float64(x)+0.5)*sx - 0.5
-			x0 := int(math.Floor(fx))
-			wx := fx - float64(x0)
-			x1 := x0 + 1
-			x0, x1 = clampInt(x0, 0, w-1), clampInt(x1, 0, w-1)
-			for ch := 0; ch < c; ch++ {
-				p := src[ch*h*w:]
-				top := float64(p[y0*w+x0])*(1-wx) + float64(p[y0*w+x1])*wx
-				bot := float64(p[y1*w+x0])*(1-wx) + float64(p[y1*w+x1])*wx
-				v := top*(1-wy) + bot*wy
-				dst[ch*oh*ow+y*ow+x] = uint8(clampInt(int(math.Round(v)), 0, 255))
+	const scale = 1 << 11 // INTER_RESIZE_COEF_SCALE
+	xi0, xi1, xw := resizeCoefs(ow, w, true)
+	yi0, yi1, yw := resizeCoefs(oh, h, false)
+	rowA := make([]int32, ow)
+	rowB := make([]int32, ow)
+	for ch := 0; ch < c; ch++ {
+		p := src[ch*h*w : (ch+1)*h*w]
+		q := dst[ch*oh*ow : (ch+1)*oh*ow]
+		for y := 0; y < oh; y++ {
+			ra, rb := p[yi0[y]*w:(yi0[y]+1)*w], p[yi1[y]*w:(yi1[y]+1)*w]
+			for x := 0; x < ow; x++ {
+				a0, a1 := int32(xw[x]), scale-int32(xw[x])
+				rowA[x] = int32(ra[xi0[x]])*a0 + int32(ra[xi1[x]])*a1
+				rowB[x] = int32(rb[xi0[x]])*a0 + int32(rb[xi1[x]])*a1
+			}
+			b0, b1 := int32(yw[y]), scale-int32(yw[y])
+			out := q[y*ow : (y+1)*ow]
+			for x := range out {
+				v := (((rowA[x]>>4)*b0)>>16 + ((rowB[x]>>4)*b1)>>16 + 2) >> 2
+				out[x] = uint8(clampInt(int(v), 0, 255))
 			}
 		}
 	}
+}
+
+// resizeCoefs returns, per output position, the two source indices and the
+// 11-bit weight of the first. snap is OpenCV's horizontal rule: a position
+// left of the first or right of the last pixel takes that pixel whole.
+func resizeCoefs(n, size int, snap bool) (i0, i1 []int, w0 []int16) {
+	i0, i1, w0 = make([]int, n), make([]int, n), make([]int16, n)
+	sc := 1 / (float64(n) / float64(size))
+	for d := 0; d < n; d++ {
+		f := float32((float64(d)+0.5)*sc - 0.5)
+		i := int(math.Floor(float64(f)))
+		f -= float32(i)
+		if snap {
+			if i < 0 {
+				i, f = 0, 0
+			}
+			if i >= size-1 {
+				i, f = size-1, 0
+			}
+		}
+		i0[d], i1[d] = clampInt(i, 0, size-1), clampInt(i+1, 0, size-1)
+		w0[d] = int16(math.RoundToEven(float64((1 - f) * 2048)))
+	}
+	return i0, i1, w0
 }
 
 func clampInt(v, lo, hi int) int {

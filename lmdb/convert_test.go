@@ -220,11 +220,14 @@ func TestResize(t *testing.T) {
 		oh, ow  int
 		want    []byte
 	}{
-		// OpenCV INTER_LINEAR: dst x maps to src (x+0.5)/2-0.5.
+		// OpenCV INTER_LINEAR: dst x maps to src (x+0.5)·scale−0.5.
 		{[]byte{0, 100}, 1, 1, 2, 1, 4, []byte{0, 25, 75, 100}},
 		{[]byte{0, 100, 200, 40}, 1, 2, 2, 2, 2, []byte{0, 100, 200, 40}},
 		{[]byte{10, 20, 30, 40}, 1, 1, 4, 1, 2, []byte{15, 35}},
 		{[]byte{1, 2, 3, 4, 5, 6, 7, 8}, 2, 2, 2, 1, 1, []byte{3, 7}}, // per channel
+		// Expected values from cv2.resize(..., INTER_LINEAR), OpenCV 4.6:
+		// its fixed-point rounding gives 127/128 where exact bilinear gives 127.5.
+		{[]byte{0, 255, 255, 0}, 1, 2, 2, 3, 5, []byte{0, 25, 127, 229, 255, 128, 127, 128, 127, 128, 255, 229, 127, 25, 0}},
 	}
 	for _, c := range cases {
 		got := make([]byte, c.c*c.oh*c.ow)

@@ -18,7 +18,7 @@ func TestDataLayerReadsLMDB(t *testing.T) {
 	path := writeTestDB(t, 10)
 	lps := []*caffepb.LayerParameter{
 		{Name: proto.String("mnist"), Type: proto.String("Data"),
-			DataParam: &caffepb.DataParameter{Source: proto.String(path), BatchSize: proto.Uint32(3), Backend: caffepb.DataParameter_LMDB.Enum()},
+			DataParam:      &caffepb.DataParameter{Source: proto.String(path), BatchSize: proto.Uint32(3), Backend: caffepb.DataParameter_LMDB.Enum()},
 			TransformParam: &caffepb.TransformationParameter{Scale: proto.Float32(0.5)}},
 		{Name: proto.String("data"), Type: proto.String("MemoryData"), SourceClass: proto.String(LMDBSourceClass),
 			MemoryDataParam: &caffepb.MemoryDataParameter{Source: proto.String("file:" + path), BatchSize: proto.Uint32(3),

@@ -261,11 +261,6 @@ func (n *Net) build(protos []*proto1, consumers map[srcRef]int) error {
 	owners := map[string]*Param{}
 	lrSet := map[*Param]bool{}    // lr_mult given explicitly for a shared param
 	decaySet := map[*Param]bool{} // decay_mult likewise
-	type shareReq struct {
-		user  *layers.Blob
-		owner *Param
-	}
-	var shares []shareReq
 
 	for i, p := range protos {
 		lp := proto.Clone(p.lp).(*caffepb.LayerParameter)
@@ -391,7 +386,7 @@ func (n *Net) build(protos []*proto1, consumers map[srcRef]int) error {
 				}
 				owner.DecayMult, decaySet[owner] = spec.GetDecayMult(), true
 			}
-			shares = append(shares, shareReq{pb, owner})
+			n.shares = append(n.shares, share{pb, owner.Blob})
 		}
 
 		idx := len(n.nodes)
@@ -441,9 +436,9 @@ func (n *Net) build(protos []*proto1, consumers map[srcRef]int) error {
 	}
 	// Caffe's ShareWeights: users see the owner's values and add their
 	// gradient into the owner's.
-	for _, s := range shares {
-		s.user.ShareData(s.owner.Blob)
-		s.user.ShareDiff(s.owner.Blob)
+	for _, s := range n.shares {
+		s.user.ShareData(s.owner)
+		s.user.ShareDiff(s.owner)
 	}
 	return nil
 }

@@ -35,4 +35,13 @@
 // New. A layer is re-shaped (Layer.Reshape) before its Forward only when
 // one of its bottoms changed shape since the last time, which gives Caffe's
 // reshape-every-forward behaviour without its cost.
+//
+// Weights: ToProto gives the NetParameter a .caffemodel holds;
+// CopyTrainedLayersFrom loads one by layer name (fine-tuning);
+// ShareWeightsFrom lets a TEST net use a TRAIN net's weight storage.
+//
+// Tools: Options.Logf receives Caffe's construction log (and, with the
+// net's debug_info, per-layer mean |data| and |diff|); EnableTimings and
+// Timings, or ForwardLayer and BackwardLayer, time layers one by one like
+// `caffe time`.
 package net

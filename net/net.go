@@ -39,6 +39,10 @@ type Options struct {
 	Logf func(format string, args ...any)
 }
 
+// share is a param blob that uses another layer's param storage (shared
+// by ParamSpec name).
+type share struct{ user, owner *layers.Blob }
+
 // lossTop is a top blob with a non-zero loss weight.
 type lossTop struct {
 	blob   *layers.Blob
@@ -90,6 +94,7 @@ type Net struct {
 	outputWeights []float32
 
 	learnable []*Param
+	shares    []share
 	hook      func(params []*Param)
 	timing    bool
 	debug     bool // debug_info: log mean |data| and |diff| per layer

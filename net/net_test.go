@@ -635,6 +635,20 @@ func TestShareWeightsFrom(t *testing.T) {
 	}
 }
 
+func TestShareWeightsFromKeepsNamedSharing(t *testing.T) {
+	// The source net lacks ipB; this net's ipB shares ipA's params by name
+	// and must follow ipA to the source's storage.
+	src := build(t, strings.Replace(sharedNet, `name: "ipB"`, `name: "other"`, 1), caffepb.Phase_TRAIN, 1)
+	dst := build(t, sharedNet, caffepb.Phase_TEST, 2)
+	if err := dst.ShareWeightsFrom(src); err != nil {
+		t.Fatal(err)
+	}
+	w := src.LayerByName("ipA").Params()[0]
+	if &dst.LayerByName("ipA").Params()[0].Data[0] != &w.Data[0] || &dst.LayerByName("ipB").Params()[0].Data[0] != &w.Data[0] {
+		t.Error("ipA/ipB do not use the source's ipA weights")
+	}
+}
+
 func TestBuildErrors(t *testing.T) {
 	const data = `layer { name: "data" type: "Input" top: "data" input_param { shape { dim: 2 dim: 3 } } }
 `
@@ -847,5 +861,48 @@ func TestForwardBackwardAllocatesNothing(t *testing.T) {
 				t.Errorf("%g allocations per ForwardBackward", a)
 			}
 		})
+	}
+}
+
+const lenet64 = `
+name: "LeNet"
+layer { name: "data" type: "Input" top: "data" top: "label"
+  input_param { shape { dim: 64 dim: 1 dim: 28 dim: 28 } shape { dim: 64 } } }
+layer { name: "conv1" type: "Convolution" bottom: "data" top: "conv1" param { lr_mult: 1 } param { lr_mult: 2 }
+  convolution_param { num_output: 20 kernel_size: 5 stride: 1 weight_filler { type: "xavier" } bias_filler { type: "constant" } } }
+layer { name: "pool1" type: "Pooling" bottom: "conv1" top: "pool1" pooling_param { pool: MAX kernel_size: 2 stride: 2 } }
+layer { name: "conv2" type: "Convolution" bottom: "pool1" top: "conv2" param { lr_mult: 1 } param { lr_mult: 2 }
+  convolution_param { num_output: 50 kernel_size: 5 stride: 1 weight_filler { type: "xavier" } bias_filler { type: "constant" } } }
+layer { name: "pool2" type: "Pooling" bottom: "conv2" top: "pool2" pooling_param { pool: MAX kernel_size: 2 stride: 2 } }
+layer { name: "ip1" type: "InnerProduct" bottom: "pool2" top: "ip1" param { lr_mult: 1 } param { lr_mult: 2 }
+  inner_product_param { num_output: 500 weight_filler { type: "xavier" } bias_filler { type: "constant" } } }
+layer { name: "relu1" type: "ReLU" bottom: "ip1" top: "ip1" }
+layer { name: "ip2" type: "InnerProduct" bottom: "ip1" top: "ip2" param { lr_mult: 1 } param { lr_mult: 2 }
+  inner_product_param { num_output: 10 weight_filler { type: "xavier" } bias_filler { type: "constant" } } }
+layer { name: "loss" type: "SoftmaxWithLoss" bottom: "ip2" bottom: "label" top: "loss" }
+`
+
+// BenchmarkLeNetForwardBackward times one training pass of LeNet (batch 64)
+// through the net, with Caffe-style per-layer times in the log (-v).
+func BenchmarkLeNetForwardBackward(b *testing.B) {
+	n := build(b, lenet64, caffepb.Phase_TRAIN, 1)
+	fillInputs(n, 1, 10)
+	n.ForwardBackward()
+	n.EnableTimings(true)
+	n.ResetTimings()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		n.ClearParamDiffs()
+		if _, err := n.ForwardBackward(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	for _, tm := range n.Timings() {
+		if tm.ForwardCalls > 0 {
+			b.Logf("%10s forward: %.3f ms backward: %.3f ms", tm.Name,
+				float64(tm.Forward.Microseconds())/1000/float64(tm.ForwardCalls),
+				float64(tm.Backward.Microseconds())/1000/float64(max(1, tm.BackwardCalls)))
+		}
 	}
 }

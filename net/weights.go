@@ -124,6 +124,11 @@ func (n *Net) ShareWeightsFrom(other *Net) error {
 	for _, pr := range pairs {
 		pr.dst.ShareData(pr.src)
 	}
+	// Params shared by name inside this net follow their owner, even when
+	// other has no layer for the user.
+	for _, s := range n.shares {
+		s.user.ShareData(s.owner)
+	}
 	return nil
 }
 

@@ -70,14 +70,16 @@ type Solver struct {
 // New builds the solver: the TRAIN net (seeded from random_seed) and the
 // TEST nets sharing its weights.
 //
-// The train net comes from sp.train_net_param if set, else from np (the net
-// the loader read from sp's `net:` or `train_net:` file), else from
-// sp.net_param. np may be nil when sp carries its nets inline. TEST nets come,
-// in Caffe's order, from sp.test_net_param, sp.test_net files (read as given,
-// relative to the working directory, when the loader has not already turned
-// them into test_net_param), then one instance of the generic net (net_param
-// or np from `net:`) per remaining test_iter entry, each with its
-// test_state. sp.weights files, if any, initialise the weights.
+// np is the train net as prototxt.LoadSolverAndNet returns it (read from
+// `net:` / `train_net:`, or a copy of the inline net_param /
+// train_net_param, with data paths resolved). np may be nil: the train net is
+// then sp.train_net_param, else sp.net_param. TEST nets come, in Caffe's
+// order, from sp.test_net_param, sp.test_net files (read as given, relative
+// to the working directory, when the loader has not already moved them into
+// test_net_param), then one instance of the generic net (the train net when
+// it came from net / net_param) per remaining test_iter entry, each with its
+// test_state. sp.weights files (comma-separated lists allowed), if any,
+// initialise the weights.
 func New(sp *caffepb.SolverParameter, np *caffepb.NetParameter, opts Options) (*Solver, error) {
 	if sp == nil {
 		return nil, errors.New("solver: no SolverParameter")
@@ -249,30 +251,34 @@ func (s *Solver) checkParams() error {
 func (s *Solver) netParams(np *caffepb.NetParameter) (train *caffepb.NetParameter, tests []*caffepb.NetParameter, states []*caffepb.NetState, err error) {
 	sp := s.sp
 	switch {
+	case np != nil:
+		// The loader's copy (data paths resolved) of whichever train net
+		// field the solver set.
+		train = np
 	case sp.TrainNetParam != nil:
 		train = sp.TrainNetParam
-		s.logf("Creating training net specified in train_net_param.")
-	case np != nil:
-		train = np
-		switch {
-		case sp.TrainNet != nil:
-			s.logf("Creating training net from train_net file: %s", sp.GetTrainNet())
-		case sp.Net != nil:
-			s.logf("Creating training net from net file: %s", sp.GetNet())
-		default:
-			s.logf("Creating training net.")
-		}
 	case sp.NetParam != nil:
 		train = sp.NetParam
-		s.logf("Creating training net specified in net_param.")
 	default:
 		return nil, nil, nil, errors.New("no net given (net, net_param, train_net or train_net_param)")
 	}
-	// The generic net serves as TEST net for test_iter entries not covered
-	// by test_net_param / test_net.
-	generic := sp.NetParam
-	if generic == nil && np != nil && sp.TrainNet == nil && sp.TrainNetParam == nil {
-		generic = np
+	switch {
+	case sp.TrainNetParam != nil:
+		s.logf("Creating training net specified in train_net_param.")
+	case sp.TrainNet != nil:
+		s.logf("Creating training net from train_net file: %s", sp.GetTrainNet())
+	case sp.NetParam != nil:
+		s.logf("Creating training net specified in net_param.")
+	case sp.Net != nil:
+		s.logf("Creating training net from net file: %s", sp.GetNet())
+	default:
+		s.logf("Creating training net.")
+	}
+	// The generic net (net or net_param) also serves as TEST net for the
+	// test_iter entries not covered by test_net_param / test_net.
+	var generic *caffepb.NetParameter
+	if sp.TrainNet == nil && sp.TrainNetParam == nil {
+		generic = train
 	}
 	tests = append(tests, sp.TestNetParam...)
 	for _, f := range sp.TestNet {

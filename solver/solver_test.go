@@ -83,7 +83,12 @@ func genData(name string, n int, seed int64) *memSource {
 
 // opener serves fresh sources: "train" (120 records) and "test" (60).
 func opener(lp *caffepb.LayerParameter, phase caffepb.Phase) (layers.Source, error) {
-	switch src := lp.GetDataParam().GetSource(); src {
+	src := lp.GetDataParam().GetSource()
+	if lp.GetMemoryDataParam() != nil {
+		src = strings.TrimPrefix(lp.GetMemoryDataParam().GetSource(), "file:")
+	}
+	// The loader rewrites sources to absolute paths.
+	switch src = filepath.Base(src); src {
 	case "train":
 		return genData(src, 120, 1), nil
 	case "test":
@@ -133,6 +138,29 @@ func newSolver(t testing.TB, spText string, batch int, opts Options) *Solver {
 		opts.Sources = opener
 	}
 	s, err := New(solverParam(t, spText), tinyNetParam(t, batch), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// newMemorySolver is newSolver on the net with CaffeOnSpark's MemoryData
+// layers instead of Data.
+func newMemorySolver(t testing.TB, spText string, batch int, opts Options) *Solver {
+	t.Helper()
+	np := tinyNetParam(t, batch)
+	for _, l := range np.Layer {
+		if l.GetType() == "Data" {
+			l.Type = proto.String("MemoryData")
+			l.SourceClass = proto.String("com.yahoo.ml.caffe.LMDB")
+			l.MemoryDataParam = &caffepb.MemoryDataParameter{
+				Source: proto.String("file:" + l.GetDataParam().GetSource()), BatchSize: proto.Uint32(l.GetDataParam().GetBatchSize()),
+				Channels: proto.Uint32(dim), Height: proto.Uint32(1), Width: proto.Uint32(1)}
+			l.DataParam = nil
+		}
+	}
+	s, err := New(solverParam(t, spText), np, Options{Sources: opener})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,8 +330,13 @@ func TestRestoreBitIdentical(t *testing.T) {
 		{"Adam-itersize", `type: "Adam" momentum: 0.9 momentum2: 0.999 lr_policy: "fixed" iter_size: 2 base_lr: 0.01`},
 		{"AdaDelta-L1", `type: "AdaDelta" momentum: 0.95 delta: 1e-6 lr_policy: "step" stepsize: 7 gamma: 0.5 regularization_type: "L1"`},
 		{"Nesterov-deprecated-enum", `solver_type: NESTEROV momentum: 0.9 lr_policy: "fixed"`},
+		{"RMSProp-MemoryData", `type: "RMSProp" rms_decay: 0.9 lr_policy: "fixed" base_lr: 0.01`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			newSolver := newSolver
+			if strings.Contains(c.name, "MemoryData") {
+				newSolver = newMemorySolver
+			}
 			dir := t.TempDir()
 			base := c.sp + ` weight_decay: 0.001 random_seed: 5 test_iter: 2 test_interval: 10 `
 			if !strings.Contains(c.sp, "base_lr") {
@@ -646,5 +679,45 @@ func TestSolveCancel(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "c_iter_7.solverstate")); err != nil {
 		t.Errorf("no snapshot on cancel: %v", err)
+	}
+}
+
+// The loader's output feeds New: a solver file naming its net file, side by
+// side, as CaffeOnSpark ships them.
+func TestWithLoader(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("tiny.prototxt", fmt.Sprintf(tinyNet, 10))
+	write("train", "") // data paths must exist for the loader to resolve them
+	write("test", "")
+	write("solver.prototxt", fmt.Sprintf(`net: "tiny.prototxt" test_iter: 2 test_interval: 5 base_lr: 0.05
+		lr_policy: "step" stepsize: 3 gamma: 0.5 momentum: 0.9 max_iter: 6 random_seed: 1 snapshot: 3
+		snapshot_prefix: %q solver_type: NESTEROV`, filepath.Join(dir, "out", "tiny")))
+	sp, np, err := prototxt.LoadSolverAndNet(filepath.Join(dir, "solver.prototxt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(sp, np, Options{Sources: opener})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.Method() != Nesterov || len(s.TestNets()) != 1 {
+		t.Fatalf("method %v, %d test nets", s.Method(), len(s.TestNets()))
+	}
+	if err := s.Solve(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	st, err := prototxt.LoadSolverState(filepath.Join(dir, "out", "tiny_iter_6.solverstate"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// step policy: current_step = iter / stepsize at the last update (iter 5).
+	if st.GetIter() != 6 || st.GetCurrentStep() != 1 {
+		t.Errorf("state iter %d current_step %d, want 6 and 1", st.GetIter(), st.GetCurrentStep())
 	}
 }

@@ -19,7 +19,7 @@ vet:
 # The test suite CI runs: unit tests, gradient checks, real LMDB, real gRPC
 # executors, a short real training run, the race detector on the parallel
 # kernels, and a short fuzz of the prototxt loader.
-test: build
+test: build data
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
 	$(GO) test -count=1 -race -timeout 10m ./blas/ ./distri/

@@ -159,7 +159,7 @@ func (e *executor) train(ctx context.Context, cfg *Config, sp *caffepb.SolverPar
 	display := int(sp.GetDisplay())
 	res := &TrainResult{Curves: curvesBase}
 	progress := func(p solver.Progress) {
-		if display > 0 && p.Iter%display == 0 {
+		if display > 0 && p.Iter%display == 0 && !p.Final {
 			curves.Add(output.SeriesLoss, p.Iter, float64(p.SmoothedLoss))
 			curves.Add(output.SeriesLR, p.Iter, float64(p.LR))
 		}

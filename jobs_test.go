@@ -73,7 +73,8 @@ func TestJobsSingleExecutor(t *testing.T) {
 	if tr.Iter != 60 || tr.Model != model {
 		t.Fatalf("train result %+v", tr)
 	}
-	if len(progress) != 60 || progress[59].Iter != 60 {
+	// One report per iteration, then one for the final test pass.
+	if len(progress) != 61 || progress[59].Iter != 60 || progress[60].Test == nil {
 		t.Fatalf("progress reports: %d, last %+v", len(progress), progress[len(progress)-1])
 	}
 	if progress[59].Loss >= progress[0].Loss {

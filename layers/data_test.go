@@ -253,3 +253,21 @@ func TestDataClose(t *testing.T) {
 		t.Fatal("Forward after Close succeeded")
 	}
 }
+
+// TestDataCropAllowsVaryingSizes follows Caffe: with crop_size, records
+// only need the crop window, so their sizes may differ (not their channels).
+func TestDataCropAllowsVaryingSizes(t *testing.T) {
+	recs := records(3)
+	recs[1].Height, recs[1].Width, recs[1].Data = 1, 4, []byte{1, 2, 3, 4}
+	tp := &caffepb.TransformationParameter{CropSize: proto.Uint32(1)}
+	l, top := setupData(t, dataParam(3, tp), &memSource{recs: recs})
+	if err := l.Forward(nil, top); err != nil {
+		t.Fatal(err)
+	}
+	recs = records(2)
+	recs[1].Channels, recs[1].Height, recs[1].Width = 2, 1, 2
+	l, top = setupData(t, dataParam(2, tp), &memSource{recs: recs})
+	if err := l.Forward(nil, top); err == nil || !strings.Contains(err.Error(), "2×1×2") {
+		t.Fatalf("channel mismatch: %v", err)
+	}
+}

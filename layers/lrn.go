@@ -31,6 +31,7 @@ type LRN struct {
 	num, ch, h, w  int
 	scale          []float32 // per element
 	pw             []float32 // per element: scale^-beta
+	plane          []float32 // one H×W plane of horizontal window sums (WITHIN_CHANNEL)
 	ratio          []float32 // one image of dy*y/scale, Backward only
 }
 
@@ -44,10 +45,6 @@ func newLRN(p *caffepb.LayerParameter, ctx *Context) (Layer, error) {
 		lp: p, size: size, pre: (size - 1) / 2,
 		alpha: lp.GetAlpha(), beta: lp.GetBeta(), k: lp.GetK(),
 		within: lp.GetNormRegion() == caffepb.LRNParameter_WITHIN_CHANNEL,
-	}
-	if !l.within && l.k <= 0 && l.alpha >= 0 {
-		// scale would reach 0 for an all-zero window and y would be Inf.
-		return nil, layerErr(p, "k must be positive for ACROSS_CHANNELS, got %g", l.k)
 	}
 	return l, nil
 }
@@ -80,6 +77,7 @@ func (l *LRN) Reshape(bottom, top []*Blob) error {
 	top[0].ReshapeLike(b)
 	l.scale = ensureLen(l.scale, b.Count())
 	l.pw = ensureLen(l.pw, b.Count())
+	l.plane = ensureLen(l.plane, l.h*l.w)
 	l.ratio = ensureLen(l.ratio, l.ch*l.h*l.w)
 	return nil
 }
@@ -118,27 +116,30 @@ func (l *LRN) windowSum(src, dst []float32, squared bool) {
 		}
 		return
 	}
+	// The spatial box sum is separable: sum each row's horizontal window
+	// into l.plane, then add the vertical window of those rows.
 	for c := 0; c < l.ch; c++ {
 		in := src[c*hw : (c+1)*hw]
 		out := dst[c*hw : (c+1)*hw]
 		for y := 0; y < l.h; y++ {
-			y0, y1 := max(y-l.pre, 0), min(y+l.pre, l.h-1)
-			for x := 0; x < l.w; x++ {
-				x0, x1 := max(x-l.pre, 0), min(x+l.pre, l.w-1)
+			row, hs := in[y*l.w:(y+1)*l.w], l.plane[y*l.w:(y+1)*l.w]
+			for x := range hs {
 				var s float32
-				for yy := y0; yy <= y1; yy++ {
-					row := in[yy*l.w : (yy+1)*l.w]
+				for _, v := range row[max(x-l.pre, 0):min(x+l.pre+1, l.w)] {
 					if squared {
-						for xx := x0; xx <= x1; xx++ {
-							s += row[xx] * row[xx]
-						}
-					} else {
-						for xx := x0; xx <= x1; xx++ {
-							s += row[xx]
-						}
+						v *= v
 					}
+					s += v
 				}
-				out[y*l.w+x] += s
+				hs[x] = s
+			}
+		}
+		for y := 0; y < l.h; y++ {
+			o := out[y*l.w : (y+1)*l.w]
+			for yy := max(y-l.pre, 0); yy <= min(y+l.pre, l.h-1); yy++ {
+				for x, v := range l.plane[yy*l.w : (yy+1)*l.w] {
+					o[x] += v
+				}
 			}
 		}
 	}

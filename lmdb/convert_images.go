@@ -161,11 +161,9 @@ func imageDatum(file string, label int, opt ImageOptions, pix []byte) (*caffepb.
 		// Caffe stores the file itself whenever it is not resized, even
 		// with -gray: the channel count is settled when decoding
 		// (transform_param.force_gray / force_color).
-		{
-			d.Data = raw
-			d.Encoded = proto.Bool(true)
-			return d, pix, nil
-		}
+		d.Data = raw
+		d.Encoded = proto.Bool(true)
+		return d, pix, nil
 	}
 	var c, h, w int
 	pix, c, h, w = layers.ImagePixels(img, mode, pix)

@@ -169,13 +169,19 @@ type shard struct {
 	offs       []int // per record: key start, value start, value end in arena
 }
 
+// Name is the database path, with the shard when there are several.
 func (s *shard) Name() string { return s.name }
-func (s *shard) Len() int     { return s.hi - s.lo }
 
+// Len is the number of records in the shard.
+func (s *shard) Len() int { return s.hi - s.lo }
+
+// Rewind restarts the shard; a persistent shard keeps its in-memory copy
+// only once it holds a whole pass.
 func (s *shard) Rewind() error {
 	if s.err != nil {
 		return s.err
 	}
+	s.keepIfComplete()
 	s.pos = 0
 	s.positioned = false
 	if !s.cached {
@@ -185,6 +191,16 @@ func (s *shard) Rewind() error {
 	return nil
 }
 
+// keepIfComplete switches a persistent shard to its in-memory copy once
+// that holds the whole shard; the LMDB transaction is no longer needed.
+func (s *shard) keepIfComplete() {
+	if s.persistent && !s.cached && len(s.offs) == 3*(s.hi-s.lo) && s.pos == s.hi-s.lo {
+		s.cached = true
+		s.closeTxn()
+	}
+}
+
+// Next decodes the shard's next record into out.
 func (s *shard) Next(out *layers.Sample) error {
 	if s.err != nil {
 		return s.err
@@ -203,11 +219,7 @@ func (s *shard) Next(out *layers.Sample) error {
 		return nil
 	}
 	if s.pos >= n {
-		if s.persistent && len(s.offs) == 3*n {
-			// The first full pass is in memory: the LMDB is no longer needed.
-			s.cached = true
-			s.closeTxn()
-		}
+		s.keepIfComplete()
 		return layers.ErrEndOfData
 	}
 	if err := s.open(); err != nil {
@@ -291,6 +303,8 @@ func (s *shard) closeTxn() {
 	}
 }
 
+// Close ends the shard's transaction (and closes the database when the
+// shard was opened by OpenSource). Next fails afterwards.
 func (s *shard) Close() error {
 	s.closeTxn()
 	if s.err == nil {

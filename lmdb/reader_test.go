@@ -198,6 +198,28 @@ func TestPersistentServesFromMemory(t *testing.T) {
 	src.Close()
 }
 
+// TestPersistentRewindAtEnd: rewinding right after the last record, before
+// Next has reported ErrEndOfData, keeps the complete in-memory copy.
+func TestPersistentRewindAtEnd(t *testing.T) {
+	db, err := Open(writeTestDB(t, 6), Persistent(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := db.Shard(0, 2)
+	var s layers.Sample
+	for i := 0; i < 3; i++ {
+		if err := src.Next(&s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src.Rewind()
+	db.Close()
+	if got := fmt.Sprint(readAll(t, src)); got != "[0 1 2]" {
+		t.Fatalf("after closing the database: %s", got)
+	}
+	src.Close()
+}
+
 func TestNotAnLMDB(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "file")

@@ -61,6 +61,9 @@ type Progress struct {
 	// Test holds the results of the test run at the start of this
 	// iteration (one per TEST net), nil when no test ran.
 	Test []TestResult
+	// Final marks the extra report Solve makes after the last iteration
+	// for the final test pass; it repeats the last iteration's Iter.
+	Final bool
 }
 
 // TestResult is the outcome of one test run of one TEST net: for every

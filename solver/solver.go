@@ -418,8 +418,15 @@ func (s *Solver) Solve(ctx context.Context) error {
 		s.logf("Iteration %d, loss = %s", s.iter, g6(sm))
 	}
 	if ti := int(s.sp.GetTestInterval()); ti > 0 && s.iter%ti == 0 {
-		if _, err := s.TestAll(ctx); err != nil {
+		res, err := s.TestAll(ctx)
+		if err != nil {
 			return err
+		}
+		// The final test belongs to no iteration of Step: report it on its
+		// own, with Iter equal to the last iteration's.
+		if s.opts.Progress != nil {
+			s.opts.Progress(Progress{Iter: s.iter, MaxIter: int(s.sp.GetMaxIter()), Loss: s.smoothed,
+				SmoothedLoss: s.smoothed, LR: s.rate, Test: res, Final: true})
 		}
 	}
 	s.logf("Optimization Done.")

@@ -210,6 +210,13 @@ func TestTrainingReducesLoss(t *testing.T) {
 	s := newSolver(t, `base_lr: 0.05 momentum: 0.9 weight_decay: 0.0005 lr_policy: "inv" gamma: 0.0001 power: 0.75
 		max_iter: 60 test_iter: 6 test_interval: 20 display: 20 random_seed: 3 snapshot_after_train: false`, 10,
 		Options{Logf: log.logf, Progress: func(p Progress) {
+			if p.Final {
+				if p.Iter != 60 || len(p.Test) != 1 {
+					t.Errorf("final report %+v", p)
+				}
+				tests = append(tests, p.Iter)
+				return
+			}
 			losses = append(losses, p.Loss)
 			if p.Test != nil {
 				tests = append(tests, p.Iter-1)
@@ -229,8 +236,8 @@ func TestTrainingReducesLoss(t *testing.T) {
 	if !(last < 0.3*first) {
 		t.Errorf("loss went from %g to %g", first, last)
 	}
-	if fmt.Sprint(tests) != "[0 20 40]" {
-		t.Errorf("tests in Step at iterations %v, want [0 20 40]", tests)
+	if fmt.Sprint(tests) != "[0 20 40 60]" {
+		t.Errorf("tests reported at iterations %v, want [0 20 40 60] (the last from Solve)", tests)
 	}
 	// The final test (Solve's, at 60) is logged like the others.
 	if n := log.count(`^Iteration (0|20|40|60), Testing net \(#0\)$`); n != 4 {

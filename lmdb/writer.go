@@ -91,7 +91,8 @@ func (w *Writer) Put(key string, d *caffepb.Datum) error {
 	return w.PutRaw([]byte(key), v)
 }
 
-// PutRaw queues an already serialized record.
+// PutRaw queues an already serialized record. The Writer keeps key and val
+// until the next commit, so the caller must not modify them afterwards.
 func (w *Writer) PutRaw(key, val []byte) error {
 	w.keys = append(w.keys, key)
 	w.vals = append(w.vals, val)

@@ -56,35 +56,38 @@ type FeaturesResult struct {
 
 // Train trains the net of cfg.Solver and writes the final weights to
 // cfg.Model. With ClusterSize > 1 it runs that many executor processes.
-func Train(ctx context.Context, cfg Config) (*TrainResult, error) {
+func Train(ctx context.Context, cfg Config) (_ *TrainResult, err error) {
+	defer recoverJob(&err)
 	if err := cfg.Check(Mode{Train: true}); err != nil {
 		return nil, err
 	}
 	var res TrainResult
-	err := runJob(ctx, &cfg, jobTrain, &res)
+	err = runJob(ctx, &cfg, jobTrain, &res)
 	return &res, err
 }
 
 // Test evaluates cfg.Model on the TEST net's whole source and, when
 // cfg.Output is set, writes test_result.txt there as CaffeOnSpark did.
-func Test(ctx context.Context, cfg Config) (*TestResult, error) {
+func Test(ctx context.Context, cfg Config) (_ *TestResult, err error) {
+	defer recoverJob(&err)
 	if err := cfg.Check(Mode{Test: true}); err != nil {
 		return nil, err
 	}
 	var res TestResult
-	err := runJob(ctx, &cfg, jobTest, &res)
+	err = runJob(ctx, &cfg, jobTest, &res)
 	return &res, err
 }
 
 // Features runs the TEST net over its source with cfg.Model's weights and
 // writes one row per sample with the blobs cfg.Features (and cfg.Label) to
 // part files in cfg.Output, then _SUCCESS. Every record appears exactly once.
-func Features(ctx context.Context, cfg Config) (*FeaturesResult, error) {
+func Features(ctx context.Context, cfg Config) (_ *FeaturesResult, err error) {
+	defer recoverJob(&err)
 	if err := cfg.Check(Mode{Features: true}); err != nil {
 		return nil, err
 	}
 	var res FeaturesResult
-	err := runJob(ctx, &cfg, jobFeatures, &res)
+	err = runJob(ctx, &cfg, jobFeatures, &res)
 	return &res, err
 }
 
@@ -202,7 +205,7 @@ func (e *executor) train(ctx context.Context, cfg *Config, sp *caffepb.SolverPar
 		Threads:  cfg.Devices,
 	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", cfg.Solver, err)
 	}
 	defer s.Close()
 	if cfg.Snapshot != "" {

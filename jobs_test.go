@@ -172,3 +172,16 @@ func TestJobsLocalCluster(t *testing.T) {
 		t.Fatalf("test on 2 executors: %+v", res)
 	}
 }
+
+func TestRecoverJob(t *testing.T) {
+	f := func() (err error) {
+		defer recoverJob(&err)
+		var m map[string]int
+		m["x"] = 1 // a deliberate bug
+		return nil
+	}
+	err := f()
+	if err == nil || !strings.Contains(err.Error(), "internal error at") || !strings.Contains(err.Error(), "jobs_test.go") {
+		t.Fatalf("err = %v", err)
+	}
+}

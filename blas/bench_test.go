@@ -2,6 +2,7 @@ package blas
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"sync"
@@ -59,6 +60,19 @@ func benchImpls() []benchImpl {
 			threads = t
 		}})
 	}
+	if ks := kernelSets[0]; ks.name != "go" && os.Getenv("COS_BENCH_MODES") != "" {
+		// Tuning aid: the forced pack / direct drivers, single thread.
+		for _, mode := range []int{modePack, modeDirect} {
+			c := *ks
+			c.mode = mode
+			impls = append(impls, benchImpl{fmt.Sprintf("mode%d-1t", mode), func(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c_ []float32, ldc int) {
+				t := threads
+				threads = 1
+				nativeSgemm(&c, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c_, ldc)
+				threads = t
+			}})
+		}
+	}
 	impls = append(impls, benchImpl{"gonum", refSgemm})
 	if openblasBuilt {
 		impls = append(impls, benchImpl{"openblas", openblasSgemm})
@@ -89,16 +103,29 @@ func BenchmarkSgemm(b *testing.B) {
 				continue // minutes of gonum buy no information
 			}
 			b.Run(s.name+"/"+im.name, func(b *testing.B) {
-				im.f(s.tA, s.tB, s.m, s.n, s.k, 1, a, lda, bb, ldb, 0, c, s.n)
-				b.ResetTimer()
-				for b.Loop() {
-					im.f(s.tA, s.tB, s.m, s.n, s.k, 1, a, lda, bb, ldb, 0, c, s.n)
-				}
-				sec := b.Elapsed().Seconds() / float64(b.N)
-				b.ReportMetric(2*float64(s.m)*float64(s.n)*float64(s.k)/sec/1e9, "GFLOP/s")
+				flops := 2 * float64(s.m) * float64(s.n) * float64(s.k)
+				call := func() { im.f(s.tA, s.tB, s.m, s.n, s.k, 1, a, lda, bb, ldb, 0, c, s.n) }
+				b.ReportMetric(bestGFLOPS(b, flops, call), "GFLOP/s")
 			})
 		}
 	}
+}
+
+// bestGFLOPS times call in batches of about 50µs and returns the rate of
+// the fastest batch: on a shared machine the least-disturbed batch is the
+// one that measures the code rather than the neighbours.
+func bestGFLOPS(b *testing.B, flops float64, call func()) float64 {
+	call()
+	calls := max(1, int(50e-6*200e9/flops))
+	best := math.Inf(1)
+	for b.Loop() {
+		t0 := time.Now()
+		for i := 0; i < calls; i++ {
+			call()
+		}
+		best = min(best, time.Since(t0).Seconds()/float64(calls))
+	}
+	return flops / best / 1e9
 }
 
 // BenchmarkFMAPeak runs the register-only FMA loop of each kernel set on
@@ -106,17 +133,16 @@ func BenchmarkSgemm(b *testing.B) {
 func BenchmarkFMAPeak(b *testing.B) {
 	for _, ks := range kernelSets {
 		b.Run(ks.name, func(b *testing.B) {
-			const iters = 1 << 20
-			for b.Loop() {
+			const iters = 1 << 16
+			flops := float64(threads) * iters * float64(ks.peakFlops)
+			b.ReportMetric(bestGFLOPS(b, flops, func() {
 				var wg sync.WaitGroup
 				for t := 0; t < threads; t++ {
 					wg.Add(1)
 					go func() { defer wg.Done(); ks.peak(iters) }()
 				}
 				wg.Wait()
-			}
-			sec := b.Elapsed().Seconds() / float64(b.N)
-			b.ReportMetric(float64(threads)*float64(iters)*float64(ks.peakFlops)/sec/1e9, "GFLOP/s")
+			}), "GFLOP/s")
 		})
 	}
 }
@@ -139,5 +165,4 @@ func BenchmarkLevel1(b *testing.B) {
 			b.ReportMetric(2*n/(b.Elapsed().Seconds()/float64(b.N))/1e9, "GFLOP/s")
 		})
 	}
-	_ = time.Now
 }

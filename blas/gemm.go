@@ -20,6 +20,9 @@ type kernelSet struct {
 	// kt[v-1][rowA][rows] computes a rows×(16v) tile whose columns are
 	// enabled by the mask bits, so edges need neither packing nor scratch.
 	kt *[2][2][13]kernFn
+	// packBT, when set, packs one nr-column panel of a transposed B
+	// (dst[p*nr+c] = b[c*ldb+p], columns enabled by mask).
+	packBT func(kc int, b *float32, ldb int, dst *float32, mask uint64)
 	// dt, when set, holds the A·Bᵀ dot-product tile kernels, dt[ma][nb]
 	// for ma rows of A by nb rows of B (ma, nb ≤ 4).
 	dt *[5][5]dotFn
@@ -118,11 +121,15 @@ func scaleC(m, n int, beta float32, c []float32, ldc int) {
 	}
 }
 
+// dotMinK is the K from which the dot path beats packing Bᵀ: below it the
+// per-tile horizontal reductions cost more than the gather pack.
+var dotMinK = 128
+
 // useDot says whether the A·Bᵀ dot-product path beats packing: both
 // operands are contiguous along K, and K is long enough that the per-tile
 // horizontal reductions are amortised.
 func (ks *kernelSet) useDot(g *gemmArgs) bool {
-	return ks.dt != nil && !g.tA && g.tB && g.k >= 64 && ks.mode != modePack
+	return ks.dt != nil && !g.tA && g.tB && g.k >= dotMinK && ks.mode != modePack
 }
 
 // serial computes one (sub-)gemm on the calling goroutine.
@@ -181,7 +188,7 @@ func (ks *kernelSet) blocked(s *scratch, g *gemmArgs) {
 				beta = 1
 			}
 			if !directB {
-				packB(g, pc, kc, jc, nc, nr, s.bp)
+				ks.packB(g, pc, kc, jc, nc, s.bp)
 			}
 			for ic := 0; ic < m; ic += mcMax {
 				mc := min(mcMax, m-ic)
@@ -198,7 +205,7 @@ func (ks *kernelSet) blocked(s *scratch, g *gemmArgs) {
 					case nre == nr || masked:
 						bptr, sb = ptr(g.b, pc*g.ldb+jc+jr), uintptr(g.ldb*4)
 					default:
-						packB(g, pc, kc, jc+jr, nre, nr, s.bp)
+						ks.packB(g, pc, kc, jc+jr, nre, s.bp)
 						bptr, sb = ptr(s.bp, 0), uintptr(nr*4)
 					}
 					if masked {
@@ -294,8 +301,8 @@ func packA(g *gemmArgs, i0, mc, p0, kc, mr int, dst []float32) {
 
 // packB copies B[p0:p0+kc, j0:j0+nc] into panels of nr columns, each stored
 // k-major (nr consecutive floats per k), zero-padding the last panel.
-func packB(g *gemmArgs, p0, kc, j0, nc, nr int, dst []float32) {
-	b, ldb := g.b, g.ldb
+func (ks *kernelSet) packB(g *gemmArgs, p0, kc, j0, nc int, dst []float32) {
+	b, ldb, nr := g.b, g.ldb, ks.nr
 	for jr := 0; jr < nc; jr += nr {
 		panel := dst[jr*kc : jr*kc+nr*kc]
 		nre := min(nr, nc-jr)
@@ -306,6 +313,12 @@ func packB(g *gemmArgs, p0, kc, j0, nc, nr int, dst []float32) {
 				copy(d[:nre], src[:nre])
 				clear(d[nre:])
 			}
+			continue
+		}
+		if ks.packBT != nil && ldb*nr < 1<<31 {
+			// The gathers read only the enabled rows; bounds-check the last.
+			_ = b[(j0+jr+nre-1)*ldb+p0+kc-1]
+			ks.packBT(kc, &b[(j0+jr)*ldb+p0], ldb, &panel[0], uint64(1)<<nre-1)
 			continue
 		}
 		for c := 0; c < nre; c++ {
@@ -328,17 +341,27 @@ func packB(g *gemmArgs, p0, kc, j0, nc, nr int, dst []float32) {
 // while every A row passes over it.
 func (ks *kernelSet) dotGemm(s *scratch, g *gemmArgs) {
 	m, n, k := g.m, g.n, g.k
-	kmask := uint64(1)<<(k&15) - 1
 	lda, ldb, ldc := uintptr(g.lda*4), uintptr(g.ldb*4), uintptr(g.ldc*4)
-	jb := max(4, (192*1024/(4*k))&^3)
-	for j0 := 0; j0 < n; j0 += jb {
-		j1 := min(n, j0+jb)
-		for i := 0; i < m; i += 4 {
-			ma := min(4, m-i)
-			ap := ptr(g.a, i*g.lda)
-			for j := j0; j < j1; j += 4 {
-				nb := min(4, j1-j)
-				ks.dt[ma][nb](k, ap, lda, ptr(g.b, j*g.ldb), ldb, ptr(g.c, i*g.ldc+j), ldc, g.alpha, g.beta, kmask)
+	// K is cut into chunks so one 4-row A tile (4×kc) stays in L1 while it
+	// meets every B tile of the block, and the B block (jb×kc) in L2.
+	const kcDot = 512
+	jb := max(4, (256*1024/(4*min(k, kcDot)))&^3)
+	for p0 := 0; p0 < k; p0 += kcDot {
+		kc := min(kcDot, k-p0)
+		kmask := uint64(1)<<(kc&15) - 1
+		beta := g.beta
+		if p0 > 0 {
+			beta = 1
+		}
+		for j0 := 0; j0 < n; j0 += jb {
+			j1 := min(n, j0+jb)
+			for i := 0; i < m; i += 4 {
+				ma := min(4, m-i)
+				ap := ptr(g.a, i*g.lda+p0)
+				for j := j0; j < j1; j += 4 {
+					nb := min(4, j1-j)
+					ks.dt[ma][nb](kc, ap, lda, ptr(g.b, j*g.ldb+p0), ldb, ptr(g.c, i*g.ldc+j), ldc, g.alpha, beta, kmask)
+				}
 			}
 		}
 	}

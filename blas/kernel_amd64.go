@@ -29,7 +29,7 @@ func archKernels() []*kernelSet {
 	if hasAVX512 {
 		ks = append(ks, &kernelSet{
 			name: "avx512", mr: 12, nr: 32, lanes: 16, kc: 256, mc: 240, nc: 2048,
-			kern: kern512Tab[1][0][12], kernR: kern512Tab[1][1][12], kt: &kern512Tab, dt: &dot512Tab, peak: fmaPeak512, peakFlops: 24 * 16 * 2,
+			kern: kern512Tab[1][0][12], kernR: kern512Tab[1][1][12], kt: &kern512Tab, dt: &dot512Tab, packBT: packBT512, peak: fmaPeak512, peakFlops: 24 * 16 * 2,
 			axpy: axpyAVX512, dot1: dotAVX512, scal: scalAVX512,
 		})
 	}
@@ -60,3 +60,6 @@ func scalAVX2(n int, alpha float32, x *float32)
 
 //go:noescape
 func dotAVX2(n int, x, y *float32) float32
+
+//go:noescape
+func packBT512(kc int, b *float32, ldb int, dst *float32, mask uint64)

@@ -12658,6 +12658,55 @@ kern256x6r_beta0:
 	VZEROUPPER
 	RET
 
+DATA iota16<>+0(SB)/4, $0
+DATA iota16<>+4(SB)/4, $1
+DATA iota16<>+8(SB)/4, $2
+DATA iota16<>+12(SB)/4, $3
+DATA iota16<>+16(SB)/4, $4
+DATA iota16<>+20(SB)/4, $5
+DATA iota16<>+24(SB)/4, $6
+DATA iota16<>+28(SB)/4, $7
+DATA iota16<>+32(SB)/4, $8
+DATA iota16<>+36(SB)/4, $9
+DATA iota16<>+40(SB)/4, $10
+DATA iota16<>+44(SB)/4, $11
+DATA iota16<>+48(SB)/4, $12
+DATA iota16<>+52(SB)/4, $13
+DATA iota16<>+56(SB)/4, $14
+DATA iota16<>+60(SB)/4, $15
+GLOBL iota16<>(SB), RODATA|NOPTR, $64
+
+// func packBT512(kc int, b *float32, ldb int, dst *float32, mask uint64)
+TEXT ·packBT512(SB), NOSPLIT, $0-40
+	MOVQ kc+0(FP), CX
+	MOVQ b+8(FP), AX
+	VPBROADCASTD ldb+16(FP), Z29
+	MOVQ dst+24(FP), DI
+	MOVQ mask+32(FP), R8
+	MOVQ R8, R9
+	SHRQ $16, R9
+	VPMULLD iota16<>(SB), Z29, Z30
+	VPSLLD $4, Z29, Z28
+	VPADDD Z28, Z30, Z31
+	TESTQ CX, CX
+	JEQ packBT512_done
+packBT512_loop:
+	KMOVW R8, K1
+	KMOVW R9, K2
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VGATHERDPS (AX)(Z30*4), K1, Z0
+	VGATHERDPS (AX)(Z31*4), K2, Z1
+	VMOVUPS Z0, (DI)
+	VMOVUPS Z1, 64(DI)
+	ADDQ $4, AX
+	ADDQ $128, DI
+	DECQ CX
+	JNE packBT512_loop
+packBT512_done:
+	VZEROUPPER
+	RET
+
 // func fmaPeak512(n int)
 TEXT ·fmaPeak512(SB), NOSPLIT, $0-8
 	MOVQ n+0(FP), CX

@@ -84,6 +84,7 @@ type Cluster struct {
 	ringIn       chan *pb.Chunk
 	ringInErr    chan error
 	inboundTaken atomic.Bool
+	inboundEOF   chan struct{} // closed when the predecessor ends its stream
 	ringOut      pb.Executor_RingClient
 	sendQ        chan sendReq
 	sendErr      chan error
@@ -249,6 +250,7 @@ func Join(ctx context.Context, cfg Config) (*Cluster, error) {
 	c.sendErr = make(chan error, 1)
 	c.flushed = make(chan struct{}, 1)
 	c.ackDone = make(chan struct{})
+	c.inboundEOF = make(chan struct{})
 	c.senderDone = make(chan struct{})
 	c.opTimer = time.NewTimer(time.Hour)
 	c.opTimer.Stop()
@@ -478,6 +480,16 @@ func (c *Cluster) Close() error {
 		failed := c.Err() != nil
 		if !failed {
 			c.closeRing()
+			// Tearing down while the predecessor is still in its last
+			// operation would break its stream to us mid-operation: wait
+			// (bounded) until it has closed that stream too.
+			t := time.NewTimer(c.cfg.FailTimeout)
+			select {
+			case <-c.inboundEOF:
+			case <-c.failed:
+			case <-t.C:
+			}
+			t.Stop()
 			c.closing.Store(true)
 			if c.rank == 0 {
 				c.waitAllDone()
@@ -659,6 +671,7 @@ func (s *server) Ring(stream pb.Executor_RingServer) error {
 	for {
 		m, err := stream.Recv()
 		if err == io.EOF {
+			close(c.inboundEOF)
 			stream.Send(&pb.RingAck{})
 			return nil
 		}

@@ -303,5 +303,9 @@ func FirstHost(list string) string {
 	if i := strings.IndexByte(h[open:], ']'); i >= 0 {
 		suffix = h[open+i+1:]
 	}
-	return h[:open] + first + suffix
+	out := h[:open] + first + suffix
+	if strings.IndexByte(suffix, '[') >= 0 {
+		return FirstHost(out) // several bracketed ranges: expand the next
+	}
+	return out
 }

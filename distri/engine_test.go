@@ -79,7 +79,7 @@ func TestFirstHost(t *testing.T) {
 		"node1":               "node1",
 		"node[07-09,12],gpu1": "node07",
 		"a1,b[1-2]":           "a1",
-		"rack[3-4]-n[01-02]":  "rack3-n[01-02]",
+		"rack[3-4]-n[01-02]":  "rack3-n01",
 		"gpu[12]":             "gpu12",
 		"n[001,003-005]":      "n001",
 	} {

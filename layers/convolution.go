@@ -9,7 +9,7 @@ import (
 
 func init() {
 	Register("Convolution", func(p *caffepb.LayerParameter, ctx *Context) (Layer, error) {
-		return &Convolution{lp: p, rng: contextRand(ctx)}, nil
+		return &Convolution{lp: p, rng: contextRand(ctx), threads: threadsOf(ctx)}, nil
 	})
 }
 
@@ -21,9 +21,17 @@ func init() {
 //
 // Several bottom/top pairs of the same shape may share the one set of
 // weights, as in Caffe.
+//
+// The images of a batch are spread over Context.Threads goroutines, each
+// with its own column buffer and single-threaded gemms (see parallel.go):
+// per-image gemms are far too small to split well, while images are
+// independent. The weight and bias gradients are summed per block of
+// images, and the blocks added in order, so the result does not depend on
+// the thread count or on scheduling.
 type Convolution struct {
-	lp  *caffepb.LayerParameter
-	rng *rand.Rand
+	lp      *caffepb.LayerParameter
+	rng     *rand.Rand
+	threads int // Context.Threads (0: GOMAXPROCS)
 
 	numOutput, group int
 	biasTerm         bool
@@ -46,9 +54,23 @@ type Convolution struct {
 	inDim, outDim  int // floats per image in bottom and top
 	kDim           int // rows of one group's column matrix: channels/group*kh*kw
 	mg             int // num_output / group
-	col            []float32
+	colSize        int
+	cols           [][]float32 // per participant slot
 	topShapeBuffer []int
+
+	// Backward partial sums per image block (block 0 adds into the param
+	// diffs directly): blocks×weights and blocks×num_output floats.
+	blocks       int
+	wPart, bPart []float32
+	fwd          convFwdJob
+	bwd          convBwdJob
 }
+
+// convBlocks is the number of image blocks of the backward pass: enough
+// to keep two to four threads busy with uneven progress, few enough that
+// the partial weight gradients stay small. Fixed (not the thread count),
+// so gradients are bit-identical whatever Threads is.
+const convBlocks = 8
 
 // Type returns "Convolution".
 func (l *Convolution) Type() string { return "Convolution" }
@@ -217,46 +239,77 @@ func (l *Convolution) Reshape(bottom, top []*Blob) error {
 	for _, t := range top {
 		t.Reshape(l.topShapeBuffer...)
 	}
+	l.colSize = 0
 	if !l.is1x1 {
-		n := l.geom.ColSize()
-		if cap(l.col) < n {
-			l.col = make([]float32, n)
-		}
-		l.col = l.col[:n]
+		l.colSize = l.geom.ColSize()
+	}
+	l.ensureScratch(effectiveThreads(l.threads))
+	l.blocks = max(1, min(convBlocks, l.num))
+	wn := l.numOutput * l.kDim
+	l.wPart = growF32(l.wPart, (l.blocks-1)*wn)
+	if l.biasTerm {
+		l.bPart = growF32(l.bPart, (l.blocks-1)*l.numOutput)
 	}
 	return nil
+}
+
+// ensureScratch gives each of parts participants a column buffer. Reshape
+// sizes them; Forward and Backward only re-check (GOMAXPROCS may have
+// grown since), so a warmed-up step allocates nothing.
+func (l *Convolution) ensureScratch(parts int) {
+	for len(l.cols) < parts {
+		l.cols = append(l.cols, nil)
+	}
+	for i := range l.cols {
+		l.cols[i] = growF32(l.cols[i], l.colSize)
+	}
+}
+
+// growF32 returns s resized to n, reallocating only when it must grow.
+func growF32(s []float32, n int) []float32 {
+	if cap(s) < n {
+		return make([]float32, n)
+	}
+	return s[:n]
 }
 
 // Forward convolves every image of every bottom.
 func (l *Convolution) Forward(bottom, top []*Blob) error {
+	parts := effectiveThreads(l.threads)
+	l.ensureScratch(parts)
 	for i, b := range bottom {
-		l.forwardBatch(b.Data, top[i].Data)
+		l.fwd = convFwdJob{l: l, in: b.Data, out: top[i].Data}
+		runParallel(&l.fwd, parts, l.num)
 	}
+	l.fwd = convFwdJob{}
 	return nil
 }
 
-// forwardBatch is the whole-batch forward pass. It is one method so that a
-// single gemm over the batch (one wide column matrix) can replace the
-// per-image loop without touching the rest of the layer.
-func (l *Convolution) forwardBatch(in, out []float32) {
-	for n := 0; n < l.num; n++ {
-		l.forwardImage(in[n*l.inDim:(n+1)*l.inDim], out[n*l.outDim:(n+1)*l.outDim])
-	}
+// convFwdJob is one bottom's forward pass, a task per image.
+type convFwdJob struct {
+	l       *Convolution
+	in, out []float32
+}
+
+func (j *convFwdJob) runTask(slot, n int) {
+	l := j.l
+	l.forwardImage(j.in[n*l.inDim:(n+1)*l.inDim], j.out[n*l.outDim:(n+1)*l.outDim], l.cols[slot])
 }
 
 // forwardImage computes out = W * im2col(in) + bias for one image.
-func (l *Convolution) forwardImage(in, out []float32) {
-	col := in
-	if !l.is1x1 {
-		blas.Im2col(l.geom, in, l.col)
-		col = l.col
+func (l *Convolution) forwardImage(in, out, col []float32) {
+	if l.is1x1 {
+		col = in
+	} else {
+		im2colFast(&l.geom, in, col)
 	}
 	wg := l.mg * l.kDim
 	cg := l.kDim * l.outSpatial
 	og := l.mg * l.outSpatial
+	w := l.params[0].Data
 	for g := 0; g < l.group; g++ {
 		blas.Gemm(false, false, l.mg, l.outSpatial, l.kDim, 1,
-			l.params[0].Data[g*wg:(g+1)*wg], col[g*cg:(g+1)*cg], 0, out[g*og:(g+1)*og])
+			w[g*wg:(g+1)*wg], col[g*cg:(g+1)*cg], 0, out[g*og:(g+1)*og])
 	}
 	if l.biasTerm {
 		for o, bv := range l.params[1].Data[:l.numOutput] {
@@ -271,50 +324,96 @@ func (l *Convolution) forwardImage(in, out []float32) {
 // Backward accumulates the weight and bias gradients over every image of
 // every bottom and writes the bottom gradients that are asked for.
 func (l *Convolution) Backward(top []*Blob, propagateDown []bool, bottom []*Blob) {
+	parts := effectiveThreads(l.threads)
+	l.ensureScratch(parts)
+	wn := l.numOutput * l.kDim
 	for i, b := range bottom {
 		pd := i < len(propagateDown) && propagateDown[i]
-		l.backwardBatch(top[i].Diff, b.Data, b.Diff, pd)
-	}
-}
-
-// backwardBatch is the whole-batch backward pass (see forwardBatch).
-func (l *Convolution) backwardBatch(topDiff, in, inDiff []float32, propagate bool) {
-	if l.biasTerm {
-		bd := l.params[1].Diff[:l.numOutput]
-		for n := 0; n < l.num; n++ {
-			td := topDiff[n*l.outDim : (n+1)*l.outDim]
-			for o := range bd {
-				var s float32
-				for _, v := range td[o*l.outSpatial : (o+1)*l.outSpatial] {
-					s += v
-				}
-				bd[o] += s
+		l.bwd = convBwdJob{l: l, topDiff: top[i].Diff, in: b.Data}
+		if pd {
+			l.bwd.inDiff = b.Diff
+		}
+		runParallel(&l.bwd, parts, l.blocks)
+		// Blocks 1.. summed into the diffs in block order.
+		wd := l.params[0].Diff[:wn]
+		for k := 0; k < l.blocks-1; k++ {
+			addTo(wd, l.wPart[k*wn:(k+1)*wn])
+		}
+		if l.biasTerm {
+			bd := l.params[1].Diff[:l.numOutput]
+			for k := 0; k < l.blocks-1; k++ {
+				addTo(bd, l.bPart[k*l.numOutput:(k+1)*l.numOutput])
 			}
 		}
 	}
-	for n := 0; n < l.num; n++ {
-		var dIn []float32
-		if propagate {
-			dIn = inDiff[n*l.inDim : (n+1)*l.inDim]
-		}
-		l.backwardImage(topDiff[n*l.outDim:(n+1)*l.outDim], in[n*l.inDim:(n+1)*l.inDim], dIn)
+	l.bwd = convBwdJob{}
+}
+
+// addTo adds src into dst element-wise.
+func addTo(dst, src []float32) {
+	dst = dst[:len(src)]
+	for i, v := range src {
+		dst[i] += v
 	}
 }
 
-// backwardImage accumulates dW += dOut * im2col(in)^T and, when dIn is not
+// convBwdJob is one bottom's backward pass, a task per block of images.
+type convBwdJob struct {
+	l                   *Convolution
+	topDiff, in, inDiff []float32
+}
+
+func (j *convBwdJob) runTask(slot, blk int) {
+	l := j.l
+	wn := l.numOutput * l.kDim
+	// Block 0 accumulates straight into the param diffs (they accumulate
+	// anyway); the others start their partial sums from zero.
+	wd := l.params[0].Diff[:wn]
+	var bd []float32
+	if l.biasTerm {
+		bd = l.params[1].Diff[:l.numOutput]
+	}
+	if blk > 0 {
+		wd = l.wPart[(blk-1)*wn : blk*wn]
+		clear(wd)
+		if l.biasTerm {
+			bd = l.bPart[(blk-1)*l.numOutput : blk*l.numOutput]
+			clear(bd)
+		}
+	}
+	lo, hi := blk*l.num/l.blocks, (blk+1)*l.num/l.blocks
+	col := l.cols[slot]
+	for n := lo; n < hi; n++ {
+		dOut := j.topDiff[n*l.outDim : (n+1)*l.outDim]
+		for o := range bd {
+			var s float32
+			for _, v := range dOut[o*l.outSpatial : (o+1)*l.outSpatial] {
+				s += v
+			}
+			bd[o] += s
+		}
+		var dIn []float32
+		if j.inDiff != nil {
+			dIn = j.inDiff[n*l.inDim : (n+1)*l.inDim]
+		}
+		l.backwardImage(dOut, j.in[n*l.inDim:(n+1)*l.inDim], dIn, col, wd)
+	}
+}
+
+// backwardImage accumulates wd += dOut * im2col(in)^T and, when dIn is not
 // nil, writes dIn = col2im(W^T * dOut) for one image.
-func (l *Convolution) backwardImage(dOut, in, dIn []float32) {
+func (l *Convolution) backwardImage(dOut, in, dIn, col, wd []float32) {
 	wg := l.mg * l.kDim
 	cg := l.kDim * l.outSpatial
 	og := l.mg * l.outSpatial
-	col := in
-	if !l.is1x1 {
-		blas.Im2col(l.geom, in, l.col)
-		col = l.col
+	if l.is1x1 {
+		col = in
+	} else {
+		im2colFast(&l.geom, in, col)
 	}
 	for g := 0; g < l.group; g++ {
 		blas.Gemm(false, true, l.mg, l.kDim, l.outSpatial, 1,
-			dOut[g*og:(g+1)*og], col[g*cg:(g+1)*cg], 1, l.params[0].Diff[g*wg:(g+1)*wg])
+			dOut[g*og:(g+1)*og], col[g*cg:(g+1)*cg], 1, wd[g*wg:(g+1)*wg])
 	}
 	if dIn == nil {
 		return
@@ -322,13 +421,14 @@ func (l *Convolution) backwardImage(dOut, in, dIn []float32) {
 	// The column buffer is free again: the weight gradient is done with it.
 	dCol := dIn
 	if !l.is1x1 {
-		dCol = l.col
+		dCol = col
 	}
+	w := l.params[0].Data
 	for g := 0; g < l.group; g++ {
 		blas.Gemm(true, false, l.kDim, l.outSpatial, l.mg, 1,
-			l.params[0].Data[g*wg:(g+1)*wg], dOut[g*og:(g+1)*og], 0, dCol[g*cg:(g+1)*cg])
+			w[g*wg:(g+1)*wg], dOut[g*og:(g+1)*og], 0, dCol[g*cg:(g+1)*cg])
 	}
 	if !l.is1x1 {
-		blas.Col2im(l.geom, l.col, dIn)
+		col2imFast(&l.geom, col, dIn)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand"
+	"strings"
 
 	"github.com/cos-project/cos/prototxt/caffepb"
 )
@@ -123,6 +124,14 @@ func (l *DataLayer) errorf(format string, args ...any) error {
 	return fmt.Errorf("layer %q (%s): %s", l.name, l.typ, fmt.Sprintf(format, args...))
 }
 
+// wrap names the layer in err unless err already does.
+func (l *DataLayer) wrap(err error) error {
+	if strings.Contains(err.Error(), fmt.Sprintf("layer %q", l.name)) {
+		return err
+	}
+	return fmt.Errorf("layer %q (%s): %w", l.name, l.typ, err)
+}
+
 // Setup opens the source, reads the first record to learn the item shape,
 // shapes the tops and starts prefetching.
 func (l *DataLayer) Setup(bottom, top []*Blob) error {
@@ -150,7 +159,7 @@ func (l *DataLayer) Setup(bottom, top []*Blob) error {
 	l.tf = tf
 	src, err := l.ctx.Sources(l.param, phase)
 	if err != nil {
-		return l.errorf("%v", err)
+		return l.wrap(err)
 	}
 	l.src = src
 	if err := l.learnShape(); err != nil {
@@ -182,7 +191,7 @@ func (l *DataLayer) learnShape() error {
 		return l.errorf("source %s holds no records", l.src.Name())
 	}
 	if err != nil {
-		return l.errorf("%v", err)
+		return l.wrap(err)
 	}
 	c, h, w, err := l.tf.Prepare(&l.sample)
 	if err != nil {
@@ -275,7 +284,7 @@ func (l *DataLayer) fill(b *dataBatch) {
 			}
 		}
 		if err != nil {
-			b.err = l.errorf("%v", err)
+			b.err = l.wrap(err)
 			return
 		}
 		l.inPass++

@@ -262,3 +262,23 @@ func TestFancyUpsample(t *testing.T) {
 		t.Errorf("odd width: %v", odd)
 	}
 }
+
+// BenchmarkTransformImageNet transforms one CaffeNet-sized item: a 3×256×256
+// record cropped to 227 with a mean file and mirroring.
+func BenchmarkTransformImageNet(b *testing.B) {
+	mean := &caffepb.BlobProto{Num: proto.Int32(1), Channels: proto.Int32(3), Height: proto.Int32(256), Width: proto.Int32(256), Data: make([]float32, 3*256*256)}
+	tp := &caffepb.TransformationParameter{MeanFile: proto.String("m"), CropSize: proto.Uint32(227), Mirror: proto.Bool(true)}
+	tf, err := NewTransformer(tp, caffepb.Phase_TRAIN, rand.New(rand.NewSource(1)), func(string) (*caffepb.BlobProto, error) { return mean, nil })
+	if err != nil {
+		b.Fatal(err)
+	}
+	rec := &Sample{Channels: 3, Height: 256, Width: 256, Data: make([]byte, 3*256*256)}
+	dst := make([]float32, 3*227*227)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := tf.Transform(rec, dst); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -32,9 +32,12 @@ type ImageOptions struct {
 	// Shuffle randomises the order of the list with Seed.
 	Shuffle bool
 	Seed    int64
-	// Encoded stores the image file's bytes (re-encoded in the same format
-	// when resized or converted to gray) instead of raw pixels.
+	// Encoded stores the image file's bytes (re-encoded when resized or
+	// when EncodeType asks for another format) instead of raw pixels.
 	Encoded bool
+	// EncodeType is "png" or "jpg" (implies Encoded); empty keeps each
+	// file's own format, as convert_imageset guesses it from the name.
+	EncodeType string
 	// CheckSize requires every image to have the size of the first.
 	CheckSize bool
 	Logf      Logf
@@ -84,6 +87,13 @@ func ReadImageList(path string) ([]ImageEntry, error) {
 // Images that cannot be read are skipped with a log line, as Caffe does; a
 // list from which nothing can be read is an error.
 func ConvertImages(listPath, out string, opt ImageOptions) (int, error) {
+	switch strings.ToLower(opt.EncodeType) {
+	case "":
+	case "png", "jpg", "jpeg":
+		opt.Encoded = true
+	default:
+		return 0, fmt.Errorf("encode_type %q: only png and jpg are supported", opt.EncodeType)
+	}
 	entries, err := ReadImageList(listPath)
 	if err != nil {
 		return 0, err
@@ -157,7 +167,17 @@ func imageDatum(file string, label int, opt ImageOptions, pix []byte) (*caffepb.
 	}
 	resize := opt.ResizeHeight > 0 && opt.ResizeWidth > 0
 	d := &caffepb.Datum{Label: proto.Int32(int32(label))}
-	if opt.Encoded && !resize && (format == "png" || format == "jpeg") {
+	target := format
+	switch strings.ToLower(opt.EncodeType) {
+	case "jpg", "jpeg":
+		target = "jpeg"
+	case "png":
+		target = "png"
+	}
+	if target != "jpeg" {
+		target = "png" // what cannot be stored as is becomes a PNG
+	}
+	if opt.Encoded && !resize && format == target {
 		// Caffe stores the file itself whenever it is not resized, even
 		// with -gray: the channel count is settled when decoding
 		// (transform_param.force_gray / force_color).
@@ -173,7 +193,7 @@ func imageDatum(file string, label int, opt ImageOptions, pix []byte) (*caffepb.
 		pix, h, w = out, opt.ResizeHeight, opt.ResizeWidth
 	}
 	if opt.Encoded {
-		enc, err := encodePixels(pix, c, h, w, format)
+		enc, err := encodePixels(pix, c, h, w, target)
 		if err != nil {
 			return nil, pix, err
 		}

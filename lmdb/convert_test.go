@@ -332,12 +332,35 @@ func TestConvertImages(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, recs = collect(t, out)
-		for _, s := range recs {
+		for i, s := range recs {
+			// red.png and blue.png stay PNGs, gray.jpg a JPEG.
+			if isJPEG := bytes.HasPrefix(s.Data, []byte{0xff, 0xd8}); isJPEG != (i == 2) {
+				t.Fatalf("record %d: JPEG %v", i, isJPEG)
+			}
 			pix, c, h, w, err := layers.DecodeImage(s.Data, layers.ColorNative, nil)
 			if err != nil || c != 3 || h != 2 || w != 3 || !s.Encoded {
 				t.Fatalf("decoded %d×%d×%d %v", c, h, w, err)
 			}
 			_ = pix
+		}
+	})
+	t.Run("encode_type", func(t *testing.T) {
+		out := filepath.Join(dir, "as-jpg")
+		if _, err := ConvertImages(list, out, ImageOptions{Root: root, EncodeType: "jpg"}); err != nil {
+			t.Fatal(err)
+		}
+		_, recs := collect(t, out)
+		gray, _ := os.ReadFile(filepath.Join(root, "gray.jpg"))
+		for i, s := range recs {
+			if !s.Encoded || !bytes.HasPrefix(s.Data, []byte{0xff, 0xd8}) {
+				t.Fatalf("record %d is not a JPEG", i)
+			}
+		}
+		if !bytes.Equal(recs[2].Data, gray) {
+			t.Fatal("a JPEG file was re-encoded although it is stored as JPEG")
+		}
+		if _, err := ConvertImages(list, filepath.Join(dir, "as-bmp"), ImageOptions{Root: root, EncodeType: "bmp"}); err == nil {
+			t.Fatal("encode_type bmp accepted")
 		}
 	})
 	t.Run("errors", func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"math/rand"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -136,5 +137,23 @@ func TestLeNetDataLayers(t *testing.T) {
 		if seen != 2 {
 			t.Fatalf("%s: %d data layers", file, seen)
 		}
+	}
+}
+
+// TestDataLayerNotAnLMDB: the error a user sees names the layer, the phase
+// and the path, once each.
+func TestDataLayerNotAnLMDB(t *testing.T) {
+	dir := t.TempDir()
+	lp := &caffepb.LayerParameter{Name: proto.String("mnist"), Type: proto.String("Data"),
+		DataParam: &caffepb.DataParameter{Source: proto.String(dir), BatchSize: proto.Uint32(4), Backend: caffepb.DataParameter_LMDB.Enum()}}
+	ctor, _ := layers.Lookup("Data")
+	l, err := ctor(lp, &layers.Context{Phase: caffepb.Phase_TEST, Sources: Opener(0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = l.Setup(nil, []*layers.Blob{{}, {}})
+	want := `layer "mnist" (TEST): ` + dir + ": not an LMDB (no data.mdb)"
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Fatalf("error %v, want it to start with %q", err, want)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 
 	"github.com/bmatsuo/lmdb-go/lmdb"
@@ -15,7 +16,8 @@ import (
 // DB is an LMDB database of Datum records opened for reading.
 type DB struct {
 	path string
-	env  *lmdb.Env
+	env  *lmdb.Env // nil once closed
+	ref  *sharedEnv
 	dbi  lmdb.DBI
 	n    int
 	opts options
@@ -35,10 +37,93 @@ func Persistent(on bool) Option { return func(o *options) { o.persistent = on } 
 
 // Open opens the LMDB database in directory path read-only. A path that is
 // not an LMDB gives an error saying so ("<path>: not an LMDB (no data.mdb): ...").
+//
+// Opening the same database several times in one process (several shards,
+// a train and a test net) shares one LMDB environment: LMDB forbids opening
+// an environment twice in a process, because closing one copy would drop
+// the other's file locks.
 func Open(path string, opts ...Option) (*DB, error) {
 	if err := checkLMDBDir(path); err != nil {
 		return nil, err
 	}
+	ref, err := acquireEnv(path)
+	if err != nil {
+		return nil, err
+	}
+	db := &DB{path: path, env: ref.env, ref: ref}
+	for _, o := range opts {
+		o(&db.opts)
+	}
+	// Count now rather than when the environment was first opened: a
+	// writer in another process may have added records since.
+	err = ref.env.View(func(txn *lmdb.Txn) error {
+		var err error
+		if db.dbi, err = txn.OpenRoot(0); err != nil {
+			return err
+		}
+		st, err := txn.Stat(db.dbi)
+		if err != nil {
+			return err
+		}
+		db.n = int(st.Entries)
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return db, nil
+}
+
+// sharedEnv is one process-wide LMDB environment and its users.
+type sharedEnv struct {
+	key  string
+	env  *lmdb.Env
+	refs int
+}
+
+var envs = struct {
+	sync.Mutex
+	m map[string]*sharedEnv
+}{m: map[string]*sharedEnv{}}
+
+// acquireEnv returns the environment of the database at path, opening it
+// on first use.
+func acquireEnv(path string) (*sharedEnv, error) {
+	key, err := filepath.Abs(path)
+	if err == nil {
+		if k, err := filepath.EvalSymlinks(key); err == nil {
+			key = k
+		}
+	} else {
+		key = path
+	}
+	envs.Lock()
+	defer envs.Unlock()
+	if r := envs.m[key]; r != nil {
+		r.refs++
+		return r, nil
+	}
+	env, err := openEnv(path)
+	if err != nil {
+		return nil, err
+	}
+	r := &sharedEnv{key: key, env: env, refs: 1}
+	envs.m[key] = r
+	return r, nil
+}
+
+func (r *sharedEnv) release() {
+	envs.Lock()
+	defer envs.Unlock()
+	r.refs--
+	if r.refs == 0 {
+		delete(envs.m, r.key)
+		r.env.Close()
+	}
+}
+
+func openEnv(path string) (*lmdb.Env, error) {
 	env, err := lmdb.NewEnv()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
@@ -60,27 +145,7 @@ func Open(path string, opts ...Option) (*DB, error) {
 		}
 		return nil, fmt.Errorf("%s: cannot open LMDB: %w", path, err)
 	}
-	db := &DB{path: path, env: env}
-	for _, o := range opts {
-		o(&db.opts)
-	}
-	err = env.View(func(txn *lmdb.Txn) error {
-		var err error
-		if db.dbi, err = txn.OpenRoot(0); err != nil {
-			return err
-		}
-		st, err := txn.Stat(db.dbi)
-		if err != nil {
-			return err
-		}
-		db.n = int(st.Entries)
-		return nil
-	})
-	if err != nil {
-		env.Close()
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return db, nil
+	return env, nil
 }
 
 // checkLMDBDir explains, before LMDB does more cryptically, why path cannot
@@ -109,11 +174,12 @@ func (db *DB) Path() string { return db.path }
 // Len is the number of records.
 func (db *DB) Len() int { return db.n }
 
-// Close closes the database. Shards must be closed first.
+// Close closes the database. Its shards must be closed first (except
+// persistent ones already serving from memory).
 func (db *DB) Close() error {
 	if db.env != nil {
-		db.env.Close()
 		db.env = nil
+		db.ref.release()
 	}
 	return nil
 }

@@ -343,3 +343,37 @@ func BenchmarkShardNext(b *testing.B) {
 		})
 	}
 }
+
+// TestOpenTwiceSharesEnv: two handles on one database (several shards, or
+// a train and a test net) share one LMDB environment, and closing one
+// leaves the other working.
+func TestOpenTwiceSharesEnv(t *testing.T) {
+	path := writeTestDB(t, 4)
+	envs.Lock()
+	before := len(envs.m)
+	envs.Unlock()
+	a, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Open(path + "/") // another spelling of the same directory
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.env != b.env {
+		t.Fatal("two environments for one database in one process")
+	}
+	a.Close()
+	src := b.Shard(0, 1)
+	if got := fmt.Sprint(readAll(t, src)); got != "[0 1 2 3]" {
+		t.Fatalf("read %s after closing the other handle", got)
+	}
+	src.Close()
+	b.Close()
+	envs.Lock()
+	left := len(envs.m)
+	envs.Unlock()
+	if left != before {
+		t.Fatalf("%d environments open after closing every handle, %d before", left, before)
+	}
+}

@@ -259,7 +259,9 @@ func dataPaths(l *caffepb.LayerParameter) []pathRef {
 }
 
 // SolverWarnings returns one line per solver setting that cos accepts but
-// does not honour, for the caller to print.
+// does not honour, for the caller to print. snapshot_format: HDF5 is not
+// among them: whether it is honoured depends on how cos was built (-tags
+// hdf5), which the solver package knows and reports.
 func SolverWarnings(sp *caffepb.SolverParameter) []string {
 	var w []string
 	if sp == nil {
@@ -270,9 +272,6 @@ func SolverWarnings(sp *caffepb.SolverParameter) []string {
 	}
 	if sp.DeviceId != nil && sp.GetDeviceId() != 0 {
 		w = append(w, fmt.Sprintf("device_id: %d ignored; cos trains on CPU", sp.GetDeviceId()))
-	}
-	if sp.SnapshotFormat != nil && sp.GetSnapshotFormat() == caffepb.SolverParameter_HDF5 {
-		w = append(w, "snapshot_format: HDF5 not supported; snapshots are written as BINARYPROTO")
 	}
 	return w
 }

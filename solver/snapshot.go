@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/cos-project/cos/layers"
@@ -18,8 +19,11 @@ import (
 // weights, and diffs with snapshot_diff) and <snapshot_prefix>_iter_N.solverstate
 // (iteration, model path, history blobs, current_step), each atomically
 // (temporary file then rename), the model first. Only rank 0 writes; other
-// ranks return empty names. snapshot_format HDF5 is not supported: New logs
-// prototxt.SolverWarnings' line once and the binary format is written.
+// ranks return empty names. With snapshot_format: HDF5 in a build with
+// -tags hdf5, the files are Caffe's HDF5 ones instead,
+// <prefix>_iter_N.caffemodel.h5 and <prefix>_iter_N.solverstate.h5; in a
+// build without it, New logs one warning line and the binary format is
+// written.
 func (s *Solver) Snapshot() (model, state string, err error) {
 	if s.opts.Rank != 0 {
 		return "", "", nil
@@ -29,11 +33,26 @@ func (s *Solver) Snapshot() (model, state string, err error) {
 		return "", "", errors.New("solver: cannot snapshot: snapshot_prefix is not set")
 	}
 	base := prefix + "_iter_" + strconv.Itoa(s.iter)
+	useHDF5 := s.sp.GetSnapshotFormat() == caffepb.SolverParameter_HDF5 && hdf5Files != nil
 	model, state = base+".caffemodel", base+".solverstate"
+	if useHDF5 {
+		model, state = model+".h5", state+".h5"
+	}
 	if dir := filepath.Dir(model); dir != "." {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return "", "", fmt.Errorf("solver: snapshot: %w", err)
 		}
+	}
+	if useHDF5 {
+		s.logf("Snapshotting to HDF5 file %s", model)
+		if err := hdf5Files.writeModel(model, s.net, s.sp.GetSnapshotDiff()); err != nil {
+			return "", "", fmt.Errorf("solver: snapshot: %w", err)
+		}
+		s.logf("Snapshotting solver state to HDF5 file %s", state)
+		if err := hdf5Files.writeState(state, s.stateProto(model)); err != nil {
+			return "", "", fmt.Errorf("solver: snapshot: %w", err)
+		}
+		return model, state, nil
 	}
 	s.logf("Snapshotting to binary proto file %s", model)
 	if err := prototxt.WriteBinary(model, s.net.ToProto(s.sp.GetSnapshotDiff())); err != nil {
@@ -67,8 +86,19 @@ func (s *Solver) stateProto(model string) *caffepb.SolverState {
 func proto32(v int) *int32 { x := int32(v); return &x }
 
 // SaveModel writes the TRAIN net's current weights as a binary .caffemodel,
-// atomically, whatever the rank (the caller decides who writes).
+// atomically, whatever the rank (the caller decides who writes). A path
+// ending in .h5 gets Caffe's HDF5 model instead (builds with -tags hdf5
+// only; otherwise an error).
 func (s *Solver) SaveModel(path string) error {
+	if isHDF5Path(path) {
+		if hdf5Files == nil {
+			return fmt.Errorf("solver: save model: %s: %s", path, errNoHDF5)
+		}
+		if err := hdf5Files.writeModel(path, s.net, false); err != nil {
+			return fmt.Errorf("solver: save model: %w", err)
+		}
+		return nil
+	}
 	if err := prototxt.WriteBinary(path, s.net.ToProto(false)); err != nil {
 		return fmt.Errorf("solver: save model: %w", err)
 	}
@@ -78,9 +108,10 @@ func (s *Solver) SaveModel(path string) error {
 // LoadWeights initialises the nets from a binary .caffemodel by layer name
 // (fine-tuning; Caffe's -weights): layers absent from the file keep their
 // filled values, layers of the file absent from the net are logged and
-// ignored.
+// ignored. A path ending in .h5 is read as Caffe's HDF5 model (as Caffe's
+// CopyTrainedLayersFromHDF5; builds with -tags hdf5 only).
 func (s *Solver) LoadWeights(path string) error {
-	np, err := prototxt.LoadBinaryNet(path)
+	np, err := s.loadModel(path)
 	if err != nil {
 		return err
 	}
@@ -88,6 +119,52 @@ func (s *Solver) LoadWeights(path string) error {
 		return err
 	}
 	return nil
+}
+
+// isHDF5Path tells, as Caffe does, an HDF5 model or state by its suffix.
+func isHDF5Path(path string) bool { return strings.HasSuffix(path, ".h5") }
+
+// errNoHDF5 explains why a .h5 file cannot be read or written.
+var errNoHDF5 = errors.New("HDF5 files need cos built with -tags hdf5 (and Debian's libhdf5-dev)")
+
+// loadModel reads a .caffemodel, or Caffe's HDF5 model for a .h5 path (as
+// a NetParameter holding, per layer of the file, its blobs).
+func (s *Solver) loadModel(path string) (*caffepb.NetParameter, error) {
+	if !isHDF5Path(path) {
+		return prototxt.LoadBinaryNet(path)
+	}
+	if hdf5Files == nil {
+		return nil, fmt.Errorf("%s: %w", path, errNoHDF5)
+	}
+	return hdf5Files.readModel(path, s.net)
+}
+
+// loadState reads a .solverstate, or Caffe's HDF5 state for a .h5 path.
+func loadState(path string) (*caffepb.SolverState, error) {
+	if !isHDF5Path(path) {
+		return prototxt.LoadSolverState(path)
+	}
+	if hdf5Files == nil {
+		return nil, fmt.Errorf("%s: %w", path, errNoHDF5)
+	}
+	return hdf5Files.readState(path)
+}
+
+// hdf5Codec reads and writes Caffe's HDF5 snapshot files. It is set by
+// snapshot_hdf5.go in builds with -tags hdf5 and nil otherwise, so that
+// the default build needs no C HDF5 library.
+type hdf5Codec interface {
+	// writeModel writes n's TRAIN weights as Net::ToHDF5 does, atomically.
+	writeModel(path string, n *net.Net, writeDiff bool) error
+	// writeState writes st as SGDSolver::SnapshotSolverStateToHDF5 does,
+	// atomically.
+	writeState(path string, st *caffepb.SolverState) error
+	// readModel reads an HDF5 model into a NetParameter that
+	// net.CopyTrainedLayersFrom copies as Caffe's CopyTrainedLayersFromHDF5
+	// would (n supplies the shapes of params shared by name).
+	readModel(path string, n *net.Net) (*caffepb.NetParameter, error)
+	// readState reads an HDF5 solver state.
+	readState(path string) (*caffepb.SolverState, error)
 }
 
 // copyWeights copies np into the TEST nets (for their own layers) and the
@@ -113,15 +190,16 @@ func (s *Solver) copyWeights(np *caffepb.NetParameter, path string) error {
 	return nil
 }
 
-// Restore continues from a .solverstate: the iteration, current_step, the
-// history blobs and the weights of its learned_net model (found as written,
-// or else relative to the state file's folder). The TRAIN data sources are
+// Restore continues from a .solverstate (or Caffe's HDF5 .solverstate.h5,
+// in builds with -tags hdf5): the iteration, current_step, the history
+// blobs and the weights of its learned_net model (binary or .h5, found as
+// written, or else relative to the state file's folder). The TRAIN data sources are
 // re-positioned to where the interrupted run would have read next (iter ×
 // iter_size batches in), so that with a fixed random_seed the continued run
 // ends bit-identical to an uninterrupted one; see skipData.
 func (s *Solver) Restore(statePath string) error {
 	s.logf("Restoring previous solver status from %s", statePath)
-	st, err := prototxt.LoadSolverState(statePath)
+	st, err := loadState(statePath)
 	if err != nil {
 		return fmt.Errorf("solver: restore: %w", err)
 	}
@@ -150,7 +228,7 @@ func (s *Solver) Restore(statePath string) error {
 		if model, err = findModel(st.GetLearnedNet(), statePath); err != nil {
 			return fmt.Errorf("solver: restore: %w", err)
 		}
-		if np, err = prototxt.LoadBinaryNet(model); err != nil {
+		if np, err = s.loadModel(model); err != nil {
 			return fmt.Errorf("solver: restore: %w", err)
 		}
 	}

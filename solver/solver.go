@@ -95,9 +95,10 @@ func New(sp *caffepb.SolverParameter, np *caffepb.NetParameter, opts Options) (*
 	if err := s.checkParams(); err != nil {
 		return nil, fmt.Errorf("solver: %w", err)
 	}
-	// Settings cos accepts but does not honour (solver_mode GPU,
-	// snapshot_format HDF5, ...): one line each, logged here once so that
-	// every entry point (CLI, library, executors) reports them.
+	// Settings cos accepts but does not honour (solver_mode GPU, ...): one
+	// line each, logged here once so that every entry point (CLI, library,
+	// executors) reports them. snapshot_format HDF5 depends on the build:
+	// see checkSnapshotFormat.
 	for _, w := range prototxt.SolverWarnings(sp) {
 		s.logf("%s", w)
 	}
@@ -153,6 +154,11 @@ func New(sp *caffepb.SolverParameter, np *caffepb.NetParameter, opts Options) (*
 			s.Close()
 			return nil, fmt.Errorf("solver: test net #%d: %w", i, err)
 		}
+	}
+
+	if err := s.checkSnapshotFormat(); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("solver: %w", err)
 	}
 
 	sets := s.method.historySets()

@@ -54,6 +54,7 @@ func imagesCmd(fs *flag.FlagSet) func() error {
 	fs.BoolVar(&o.Shuffle, "shuffle", false, "shuffle the list order")
 	fs.Int64Var(&o.Seed, "seed", 0, "random seed of -shuffle")
 	fs.BoolVar(&o.Encoded, "encoded", false, "store the encoded PNG/JPEG bytes instead of pixels")
+	fs.StringVar(&o.EncodeType, "encode_type", "", "with -encoded: store every image as png or jpg (default: each file's own format)")
 	fs.BoolVar(&o.CheckSize, "check_size", false, "require all images to have the same size")
 	o.Logf = logf
 	return func() error {

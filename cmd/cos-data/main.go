@@ -4,7 +4,7 @@
 //
 //	cos-data mnist   -in DIR -out DIR            (or -images F -labels F -out DIR)
 //	cos-data cifar10 -in DIR -out DIR
-//	cos-data images  -root DIR -list FILE -out DIR [-resize_height H -resize_width W -gray -shuffle -encoded]
+//	cos-data images  -root DIR -list FILE -out DIR [-resize_height H -resize_width W -gray -shuffle -seed N -encoded -encode_type png|jpg -check_size]
 //	cos-data mean    -db DIR -out FILE
 //	cos-data count   -db DIR
 package main

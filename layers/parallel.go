@@ -1,0 +1,143 @@
+package layers
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/cos-project/cos/blas"
+)
+
+// Batch parallelism. LeNet's and CIFAR-10's per-image gemms are too small
+// for blas to split across cores profitably, so the big layers split the
+// batch instead: each image (or block of images) is a task, and the caller
+// plus persistent pool goroutines claim tasks from a shared counter. Every
+// task writes only its own outputs and its own partial-sum slot, and the
+// caller reduces the slots in task order afterwards, so results do not
+// depend on which goroutine ran which task (runs stay reproducible), and a
+// goroutine descheduled on a busy machine just ends up running fewer
+// tasks instead of stalling the step.
+//
+// While tasks run, blas is limited to one thread: both cores are already
+// busy, and a blas worker splitting a task's gemm would only fight them.
+
+// parJob is a batch of tasks; runTask(slot, t) runs task t with the
+// scratch of participant slot (0 ≤ slot < the parts passed to
+// runParallel).
+type parJob interface {
+	runTask(slot, task int)
+}
+
+// The region state packs a generation (which call of runParallel), the
+// number of participants, the task count and the next unclaimed task, so
+// that a worker that wakes late can never claim a task of a region that
+// has ended, and a worker outside the region's participants never joins.
+const (
+	taskBits  = 16
+	taskMask  = 1<<taskBits - 1
+	maxTasks  = taskMask
+	partShift = 2 * taskBits
+	partMask  = 1<<8 - 1
+	maxParts  = partMask
+	genShift  = partShift + 8
+)
+
+type parPool struct {
+	mu      sync.Mutex // held by the one caller running a region
+	workers []*parWorker
+	job     parJob        // written before state, read after a claim
+	state   atomic.Uint64 // gen | parts | ntask | next
+	done    atomic.Int64  // tasks finished in the current region
+	gen     uint64
+}
+
+// parWorker i always runs in slot i+1 (slot 0 is the caller's).
+type parWorker struct {
+	slot int
+	wake chan struct{}
+}
+
+var pool parPool
+
+// threadsOf reads Context.Threads (0: GOMAXPROCS, resolved at run time).
+func threadsOf(ctx *Context) int {
+	if ctx != nil && ctx.Threads > 0 {
+		return ctx.Threads
+	}
+	return 0
+}
+
+// effectiveThreads is threads (0: GOMAXPROCS), never more than GOMAXPROCS:
+// more goroutines than Ps only adds switching.
+func effectiveThreads(threads int) int {
+	p := runtime.GOMAXPROCS(0)
+	if threads <= 0 || threads > p {
+		threads = p
+	}
+	return min(threads, maxParts)
+}
+
+// runParallel runs tasks [0, ntask) of job on up to parts participants (the
+// caller and parts-1 pool goroutines). job must size its per-slot scratch
+// for parts slots. With one part, or when another caller holds the pool
+// (two nets running at once), the caller runs every task itself in slot 0.
+func runParallel(job parJob, parts, ntask int) {
+	parts = min(parts, ntask, maxParts)
+	if parts <= 1 || ntask > maxTasks || !pool.mu.TryLock() {
+		for t := 0; t < ntask; t++ {
+			job.runTask(0, t)
+		}
+		return
+	}
+	defer pool.mu.Unlock()
+	for len(pool.workers) < parts-1 {
+		w := &parWorker{slot: len(pool.workers) + 1, wake: make(chan struct{}, 1)}
+		pool.workers = append(pool.workers, w)
+		go w.loop()
+	}
+	prevThreads := blas.Threads()
+	blas.SetThreads(1)
+	pool.job = job
+	pool.done.Store(0)
+	pool.gen++
+	gen := pool.gen & (1<<(64-genShift) - 1)
+	pool.state.Store(gen<<genShift | uint64(parts)<<partShift | uint64(ntask)<<taskBits)
+	for _, w := range pool.workers[:parts-1] {
+		select {
+		case w.wake <- struct{}{}:
+		default: // already signalled; it reads the state when it runs
+		}
+	}
+	claimTasks(0)
+	for spins := 0; pool.done.Load() != int64(ntask); spins++ {
+		if spins > 64 {
+			runtime.Gosched()
+		}
+	}
+	pool.job = nil
+	blas.SetThreads(prevThreads)
+}
+
+// claimTasks runs tasks of the current region in slot until none is left
+// (or the slot does not take part in it). A claim succeeds only while the
+// region has unclaimed tasks, and the region's caller waits for every
+// claimed task, so after a successful claim pool.job is this region's.
+func claimTasks(slot int) {
+	for {
+		s := pool.state.Load()
+		next, n := int(s&taskMask), int(s>>taskBits&taskMask)
+		if next >= n || slot >= int(s>>partShift&partMask) {
+			return
+		}
+		if pool.state.CompareAndSwap(s, s+1) {
+			pool.job.runTask(slot, next)
+			pool.done.Add(1)
+		}
+	}
+}
+
+func (w *parWorker) loop() {
+	for range w.wake {
+		claimTasks(w.slot)
+	}
+}

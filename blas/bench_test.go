@@ -54,10 +54,10 @@ func benchImpls() []benchImpl {
 	}
 	if ks := kernelSets[0]; ks.name != "go" && os.Getenv("COS_BENCH_1T") != "" {
 		impls = append(impls, benchImpl{"native-" + ks.name + "-1t", func(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-			t := threads
-			threads = 1
+			t := Threads()
+			SetThreads(1)
 			nativeSgemm(ks, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-			threads = t
+			SetThreads(t)
 		}})
 	}
 	if ks := kernelSets[0]; ks.name != "go" && os.Getenv("COS_BENCH_MODES") != "" {
@@ -66,10 +66,10 @@ func benchImpls() []benchImpl {
 			c := *ks
 			c.mode = mode
 			impls = append(impls, benchImpl{fmt.Sprintf("mode%d-1t", mode), func(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c_ []float32, ldc int) {
-				t := threads
-				threads = 1
+				t := Threads()
+				SetThreads(1)
 				nativeSgemm(&c, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c_, ldc)
-				threads = t
+				SetThreads(t)
 			}})
 		}
 	}
@@ -134,10 +134,10 @@ func BenchmarkFMAPeak(b *testing.B) {
 	for _, ks := range kernelSets {
 		b.Run(ks.name, func(b *testing.B) {
 			const iters = 1 << 16
-			flops := float64(threads) * iters * float64(ks.peakFlops)
+			flops := float64(Threads()) * iters * float64(ks.peakFlops)
 			b.ReportMetric(bestGFLOPS(b, flops, func() {
 				var wg sync.WaitGroup
-				for t := 0; t < threads; t++ {
+				for t := 0; t < Threads(); t++ {
 					wg.Add(1)
 					go func() { defer wg.Done(); ks.peak(iters) }()
 				}

@@ -131,7 +131,7 @@ func testSets() []*kernelSet {
 }
 
 func TestSgemmKernelsMatchNaive(t *testing.T) {
-	defer SetThreads(threads)
+	defer SetThreads(Threads())
 	for _, ks := range testSets() {
 		for _, th := range []int{1, 2} {
 			SetThreads(th)
@@ -154,7 +154,7 @@ func TestSgemmReference(t *testing.T) {
 // TestSgemmLargeParallel covers the default blocking (K beyond kc, M beyond
 // mc) and the parallel split on a shape big enough to use the pool.
 func TestSgemmLargeParallel(t *testing.T) {
-	defer SetThreads(threads)
+	defer SetThreads(Threads())
 	SetThreads(2)
 	for _, ks := range kernelSets {
 		if ks.name == "go" && testing.Short() {
@@ -306,5 +306,40 @@ func TestPublicAPIBackends(t *testing.T) {
 		if yy[0] != 1 || yy[1] != 5 {
 			t.Fatalf("%s Gemv = %v", b, yy)
 		}
+	}
+}
+
+// TestNoAllocsAfterWarmup: a training step calls the same gemms every
+// iteration, so once the scratch buffers have grown nothing allocates, on
+// the serial, parallel and busy-pool (concurrent caller) paths.
+func TestNoAllocsAfterWarmup(t *testing.T) {
+	defer SetThreads(Threads())
+	r := rand.New(rand.NewPCG(11, 12))
+	shapes := []gemmCase{
+		{m: 20, n: 576, k: 25}, {m: 64, n: 10, k: 500, tB: true}, {m: 500, n: 800, k: 64, tA: true},
+		{m: 64, n: 500, k: 800, tB: true}, {m: 50, n: 500, k: 64, tB: true}, {m: 300, n: 300, k: 300},
+	}
+	for _, th := range []int{1, 2} {
+		SetThreads(th)
+		for _, cs := range shapes {
+			a, b, c := randSlice(r, cs.m*cs.k), randSlice(r, cs.k*cs.n), make([]float32, cs.m*cs.n)
+			f := func() { Gemm(cs.tA, cs.tB, cs.m, cs.n, cs.k, 1, a, b, 0, c) }
+			f()
+			if n := testing.AllocsPerRun(20, f); n != 0 {
+				t.Errorf("threads=%d %+v: %v allocs per call", th, cs, n)
+			}
+			// With the pool held, as when layers run gemms on several goroutines.
+			pool.mu.Lock()
+			f()
+			n := testing.AllocsPerRun(20, f)
+			pool.mu.Unlock()
+			if n != 0 {
+				t.Errorf("busy pool %+v: %v allocs per call", cs, n)
+			}
+		}
+	}
+	x, y, z := randSlice(r, 1000), randSlice(r, 1000), make([]float32, 100)
+	if n := testing.AllocsPerRun(20, func() { Axpy(1000, 2, x, y); Scal(1000, 0.5, y); Dot(1000, x, y); Gemv(true, 10, 100, 1, x, y[:10], 0, z) }); n != 0 {
+		t.Errorf("level 1/2: %v allocs per call", n)
 	}
 }

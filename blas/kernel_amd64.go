@@ -36,7 +36,7 @@ func archKernels() []*kernelSet {
 	if hasAVX2 {
 		ks = append(ks, &kernelSet{
 			name: "avx2", mr: 6, nr: 16, lanes: 8, kc: 256, mc: 120, nc: 2048,
-			kern: kern256x6, kernR: kern256x6r, peak: fmaPeak256, peakFlops: 12 * 8 * 2,
+			kern: kern256x6, kernR: kern256x6r, packBT: packBT256, peak: fmaPeak256, peakFlops: 12 * 8 * 2,
 			axpy: axpyAVX2, dot1: dotAVX2, scal: scalAVX2,
 		})
 	}
@@ -63,3 +63,6 @@ func dotAVX2(n int, x, y *float32) float32
 
 //go:noescape
 func packBT512(kc int, b *float32, ldb int, dst *float32, mask uint64)
+
+//go:noescape
+func packBT256(kc int, b *float32, ldb int, dst *float32, mask uint64)

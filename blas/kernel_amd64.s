@@ -12707,6 +12707,51 @@ packBT512_done:
 	VZEROUPPER
 	RET
 
+DATA bits8<>+0(SB)/4, $1
+DATA bits8<>+4(SB)/4, $2
+DATA bits8<>+8(SB)/4, $4
+DATA bits8<>+12(SB)/4, $8
+DATA bits8<>+16(SB)/4, $16
+DATA bits8<>+20(SB)/4, $32
+DATA bits8<>+24(SB)/4, $64
+DATA bits8<>+28(SB)/4, $128
+GLOBL bits8<>(SB), RODATA|NOPTR, $32
+
+// func packBT256(kc int, b *float32, ldb int, dst *float32, mask uint64)
+TEXT ·packBT256(SB), NOSPLIT, $0-40
+	MOVQ kc+0(FP), CX
+	MOVQ b+8(FP), AX
+	VPBROADCASTD ldb+16(FP), Y9
+	MOVQ dst+24(FP), DI
+	VPMULLD iota16<>(SB), Y9, Y10
+	VPSLLD $3, Y9, Y8
+	VPADDD Y8, Y10, Y11
+	VMOVDQU bits8<>(SB), Y7
+	VPBROADCASTD mask+32(FP), Y6
+	VPAND Y7, Y6, Y5
+	VPCMPEQD Y7, Y5, Y12
+	VPSRLD $8, Y6, Y6
+	VPAND Y7, Y6, Y5
+	VPCMPEQD Y7, Y5, Y13
+	TESTQ CX, CX
+	JEQ packBT256_done
+packBT256_loop:
+	VMOVDQU Y12, Y2
+	VMOVDQU Y13, Y3
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VGATHERDPS Y2, (AX)(Y10*4), Y0
+	VGATHERDPS Y3, (AX)(Y11*4), Y1
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ $4, AX
+	ADDQ $64, DI
+	DECQ CX
+	JNE packBT256_loop
+packBT256_done:
+	VZEROUPPER
+	RET
+
 // func fmaPeak512(n int)
 TEXT ·fmaPeak512(SB), NOSPLIT, $0-8
 	MOVQ n+0(FP), CX

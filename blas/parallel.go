@@ -16,23 +16,28 @@ import (
 // a parked goroutine costs a few microseconds, more than small products take.
 const parMinWork = 1 << 17
 
-var threads = runtime.GOMAXPROCS(0)
+// threads is read by every Sgemm, possibly on several goroutines while
+// another sets it (layers limit blas to one thread inside their own
+// batch-parallel regions), hence atomic.
+var threads atomic.Int32
+
+func init() { threads.Store(int32(runtime.GOMAXPROCS(0))) }
 
 // maxThreads bounds the split of one gemm.
 const maxThreads = 64
 
 // SetThreads sets how many threads (the caller plus pool workers) a single
-// gemm may use; n < 1 means GOMAXPROCS. Not safe to call concurrently with
-// Sgemm.
+// gemm may use; n < 1 means GOMAXPROCS. Calls already running keep the
+// count they started with.
 func SetThreads(n int) {
 	if n < 1 {
 		n = runtime.GOMAXPROCS(0)
 	}
-	threads = n
+	threads.Store(int32(n))
 }
 
 // Threads is the number of threads a single gemm may use.
-func Threads() int { return threads }
+func Threads() int { return int(threads.Load()) }
 
 type task struct {
 	ks *kernelSet
@@ -127,8 +132,30 @@ type workerPool struct {
 
 var pool = &workerPool{}
 
-// spare serves callers that find the pool busy.
-var spare = sync.Pool{New: func() any { return new(scratch) }}
+// spares serve callers that find the pool busy (several goroutines each
+// running small gemms): a fixed set, so that steady-state calls never
+// allocate, then a sync.Pool beyond it.
+var (
+	spares [maxThreads]struct {
+		mu sync.Mutex
+		s  scratch
+	}
+	spare = sync.Pool{New: func() any { return new(scratch) }}
+)
+
+// serialSpare runs g on the calling goroutine with a spare scratch.
+func serialSpare(ks *kernelSet, g *gemmArgs) {
+	for i := range spares {
+		if sp := &spares[i]; sp.mu.TryLock() {
+			ks.serial(&sp.s, g)
+			sp.mu.Unlock()
+			return
+		}
+	}
+	s := spare.Get().(*scratch)
+	ks.serial(s, g)
+	spare.Put(s)
+}
 
 // ensure starts workers until there are n-1 of them. mu must be held.
 func (p *workerPool) ensure(n int) {
@@ -143,13 +170,11 @@ func nativeSgemm(ks *kernelSet, transA, transB bool, m, n, k int, alpha float32,
 	g := gemmArgs{tA: transA, tB: transB, m: m, n: n, k: k, alpha: alpha, beta: beta,
 		a: a, b: b, c: c, lda: lda, ldb: ldb, ldc: ldc}
 	if !pool.mu.TryLock() {
-		s := spare.Get().(*scratch)
-		ks.serial(s, &g)
-		spare.Put(s)
+		serialSpare(ks, &g)
 		return
 	}
 	defer pool.mu.Unlock()
-	t := threads
+	t := Threads()
 	if t <= 1 || m*n*k < parMinWork || k == 0 || alpha == 0 {
 		ks.serial(&pool.scr, &g)
 		return

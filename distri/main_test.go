@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cos-project/cos/solver"
 )
 
 // envExecutor makes the test binary act as an executor process (started by
@@ -32,6 +34,9 @@ func TestMain(m *testing.M) {
 // runTestExecutor joins the job from the environment, records its pid and
 // all-reduces a 1 Mi-float buffer COS_TEST_ITERS times (forever if 0).
 func runTestExecutor(mode string) error {
+	if mode == "train" {
+		return runTrainExecutor()
+	}
 	cfg, err := Detect(os.Getenv)
 	if err != nil {
 		return err
@@ -194,5 +199,108 @@ func TestHungExecutor(t *testing.T) {
 	errs := l.stderr.String()
 	if !strings.Contains(errs, "[rank 1] executor failed: lost executor rank 2") || !strings.Contains(errs, "no heartbeat") {
 		t.Errorf("stderr does not name the hung rank 2:\n%s", errs)
+	}
+}
+
+// runTrainExecutor trains the tiny test net (see train_test.go) on
+// COS_TEST_DB, snapshotting every 10 iterations, resuming from
+// COS_TEST_SNAPSHOT if set. Each iteration is slowed down so that a test can
+// kill an executor mid-run.
+func runTrainExecutor() error {
+	cfg, err := Detect(os.Getenv)
+	if err != nil {
+		return err
+	}
+	sp, np, err := testDefs(os.Getenv("COS_TEST_DB"), 16)
+	if err != nil {
+		return err
+	}
+	maxIter, _ := strconv.Atoi(os.Getenv("COS_TEST_MAXITER"))
+	sp.MaxIter = ptr32(int32(maxIter))
+	sp.Snapshot = ptr32(10)
+	prefix := os.Getenv("COS_TEST_PREFIX")
+	sp.SnapshotPrefix = &prefix
+	dir := os.Getenv("COS_TEST_DIR")
+	job := TrainJob{Solver: sp, Net: np, Cluster: cfg, Threads: 1, Snapshot: os.Getenv("COS_TEST_SNAPSHOT"),
+		Model: filepath.Join(dir, "final.caffemodel"),
+		Progress: func(p solver.Progress) {
+			if p.Iter == 1 || os.Getenv("COS_TEST_SLOW") != "" {
+				os.WriteFile(filepath.Join(dir, fmt.Sprintf("rank%d.pid", cfg.Rank)), []byte(strconv.Itoa(os.Getpid())), 0o644)
+			}
+			if os.Getenv("COS_TEST_SLOW") != "" {
+				time.Sleep(20 * time.Millisecond)
+			}
+		}}
+	res, err := RunTrain(context.Background(), job)
+	if err != nil {
+		return err
+	}
+	if cfg.Rank == 0 {
+		fmt.Printf("trained to iteration %d\n", res.Iter)
+	}
+	return nil
+}
+
+// TestKillAndResume SIGKILLs an executor of a training job: the launcher
+// fails naming it, the last snapshot is intact, and a job of another size
+// resumes from it to the end.
+func TestKillAndResume(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "db")
+	writeDB(t, db, makeImages(192))
+	prefix := filepath.Join(dir, "snap", "tiny")
+	l := &launched{dir: t.TempDir(), stdout: &syncBuf{}, stderr: &syncBuf{}, done: make(chan error, 1)}
+	env := []string{envExecutor + "=train", "COS_TEST_DIR=" + l.dir, "COS_TEST_DB=" + db, "COS_TEST_MAXITER=400",
+		"COS_TEST_PREFIX=" + prefix, "COS_TEST_SLOW=1"}
+	go func() {
+		l.done <- LaunchLocal(context.Background(), LocalOptions{N: 2, Env: env, Stdout: l.stdout, Stderr: l.stderr, Grace: 3 * time.Second})
+	}()
+	pids := l.pids(t, 2)
+	// Wait for a few snapshots.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := os.Stat(prefix + "_iter_30.solverstate"); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no snapshot at iteration 30; stderr:\n%s", l.stderr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	killed := time.Now()
+	syscall.Kill(pids[1], syscall.SIGKILL)
+	var err error
+	select {
+	case err = <-l.done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("training did not stop within 15 s of an executor being killed")
+	}
+	t.Logf("stopped %v after the kill: %v", time.Since(killed), err)
+	if err == nil || !strings.Contains(err.Error(), "rank 1") {
+		t.Fatalf("launcher error %v does not name rank 1", err)
+	}
+	if !strings.Contains(l.stderr.String(), "lost executor rank 1") {
+		t.Errorf("rank 0 did not report losing rank 1:\n%s", l.stderr)
+	}
+	states, _ := filepath.Glob(prefix + "_iter_*.solverstate")
+	last, lastIter := "", 0
+	for _, s := range states {
+		n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(s, prefix+"_iter_"), ".solverstate"))
+		if n > lastIter {
+			last, lastIter = s, n
+		}
+	}
+	if lastIter < 30 || lastIter >= 400 {
+		t.Fatalf("last snapshot at iteration %d", lastIter)
+	}
+	// Resume on 3 executors (another cluster size) to the end.
+	l2 := &launched{dir: t.TempDir(), stdout: &syncBuf{}, stderr: &syncBuf{}, done: make(chan error, 1)}
+	env2 := []string{envExecutor + "=train", "COS_TEST_DIR=" + l2.dir, "COS_TEST_DB=" + db, "COS_TEST_MAXITER=" + strconv.Itoa(lastIter+20),
+		"COS_TEST_PREFIX=" + prefix, "COS_TEST_SNAPSHOT=" + last}
+	if err := LaunchLocal(context.Background(), LocalOptions{N: 3, Env: env2, Stdout: l2.stdout, Stderr: l2.stderr}); err != nil {
+		t.Fatalf("resume from %s: %v\n%s", last, err, l2.stderr)
+	}
+	if want := fmt.Sprintf("trained to iteration %d\n", lastIter+20); l2.stdout.String() != want {
+		t.Fatalf("resumed run printed %q, want %q", l2.stdout.String(), want)
 	}
 }

@@ -81,16 +81,21 @@ func writeDB(t *testing.T, path string, ds []*caffepb.Datum) {
 
 func loadDefs(t *testing.T, source string, batch int) (*caffepb.SolverParameter, *caffepb.NetParameter) {
 	t.Helper()
-	sp, err := prototxt.ParseSolver([]byte(testSolverText), "solver.prototxt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := strings.NewReplacer("SOURCE", source, "BATCH", fmt.Sprint(batch)).Replace(testNetText)
-	np, err := prototxt.ParseNet([]byte(text), "net.prototxt")
+	sp, np, err := testDefs(source, batch)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return sp, np
+}
+
+func testDefs(source string, batch int) (*caffepb.SolverParameter, *caffepb.NetParameter, error) {
+	sp, err := prototxt.ParseSolver([]byte(testSolverText), "solver.prototxt")
+	if err != nil {
+		return nil, nil, err
+	}
+	text := strings.NewReplacer("SOURCE", source, "BATCH", fmt.Sprint(batch)).Replace(testNetText)
+	np, err := prototxt.ParseNet([]byte(text), "net.prototxt")
+	return sp, np, err
 }
 
 // weightsOf copies the learnable weights of a trained solver.

@@ -3,8 +3,9 @@ package output
 import (
 	"fmt"
 	"image/color"
-	"sort"
+	"math"
 	"strconv"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -60,53 +61,85 @@ func (c *Curves) CSV() []byte {
 	return b
 }
 
-// WriteFiles writes base+".csv" and base+".png": the loss and test outputs
-// on the top panel, the learning rate below.
+// WriteFiles writes base+".csv" and base+".png". The picture has three
+// panels sharing the iteration axis: losses (train and test, log scale, so
+// the late, small values stay readable), the other test outputs (accuracy…),
+// and the learning rate.
 func (c *Curves) WriteFiles(base string) error {
 	if err := WriteFileAtomic(base+".csv", c.CSV()); err != nil {
 		return err
 	}
-	top := plot.New()
-	top.Title.Text = "training"
-	top.X.Label.Text = "iteration"
-	top.Y.Label.Text = "loss / test outputs"
-	top.Legend.Top = true
-	bottom := plot.New()
-	bottom.X.Label.Text = "iteration"
-	bottom.Y.Label.Text = "learning rate"
-	names := append([]string(nil), c.order...)
-	sort.SliceStable(names, func(i, j int) bool { return names[i] == SeriesLoss && names[j] != SeriesLoss })
+	newPanel := func(title, ylabel string) *plot.Plot {
+		p := plot.New()
+		p.Title.Text = title
+		p.X.Label.Text = "iteration"
+		p.Y.Label.Text = ylabel
+		p.Legend.Top = true
+		return p
+	}
+	losses := newPanel("training", "loss (log scale)")
+	losses.Y.Scale = plot.LogScale{}
+	losses.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	outputs := newPanel("", "test outputs")
+	lr := newPanel("", "learning rate")
 	colors := []color.Color{
 		color.RGBA{31, 119, 180, 255}, color.RGBA{214, 39, 40, 255}, color.RGBA{44, 160, 44, 255},
 		color.RGBA{148, 103, 189, 255}, color.RGBA{255, 127, 14, 255}, color.RGBA{140, 86, 75, 255},
 	}
-	ci := 0
-	for _, s := range names {
+	maxX := 0.0
+	panels := []*plot.Plot{losses}
+	hasOutputs := false
+	for i, s := range c.order {
 		pts := c.series[s]
 		if len(pts) == 0 {
 			continue
+		}
+		maxX = math.Max(maxX, pts[len(pts)-1].X)
+		target := outputs
+		switch {
+		case s == SeriesLR:
+			target = lr
+		case strings.Contains(s, "loss"):
+			target = losses
+			// A log axis cannot show zero or negative losses.
+			pts = positive(pts)
+			if len(pts) == 0 {
+				continue
+			}
+		default:
+			hasOutputs = true
 		}
 		line, err := plotter.NewLine(pts)
 		if err != nil {
 			return fmt.Errorf("curve %s: %w", s, err)
 		}
+		line.Color = colors[i%len(colors)]
 		if s == SeriesLR {
 			line.Color = color.Black
-			bottom.Add(line)
-			continue
 		}
-		line.Color = colors[ci%len(colors)]
-		ci++
-		top.Add(line)
-		top.Legend.Add(s, line)
+		target.Add(line)
+		if s != SeriesLR {
+			target.Legend.Add(s, line)
+		}
 	}
-	const w, h = 8 * vg.Inch, 7 * vg.Inch
+	if hasOutputs {
+		panels = append(panels, outputs)
+	}
+	panels = append(panels, lr)
+	rows := make([][]*plot.Plot, len(panels))
+	for i, p := range panels {
+		p.X.Min, p.X.Max = 0, math.Max(maxX, 1)
+		rows[i] = []*plot.Plot{p}
+	}
+	w, h := 8*vg.Inch, vg.Length(len(panels))*3*vg.Inch
 	img := vgimg.New(w, h)
 	dc := draw.New(img)
-	tiles := draw.Tiles{Rows: 2, Cols: 1, PadY: vg.Centimeter / 2, PadTop: vg.Centimeter / 4, PadBottom: vg.Centimeter / 4, PadLeft: vg.Centimeter / 4, PadRight: vg.Centimeter / 4}
-	canvases := plot.Align([][]*plot.Plot{{top}, {bottom}}, tiles, dc)
-	top.Draw(canvases[0][0])
-	bottom.Draw(canvases[1][0])
+	pad := vg.Centimeter / 4
+	tiles := draw.Tiles{Rows: len(panels), Cols: 1, PadY: 2 * pad, PadTop: pad, PadBottom: pad, PadLeft: pad, PadRight: pad}
+	canvases := plot.Align(rows, tiles, dc)
+	for i, p := range panels {
+		p.Draw(canvases[i][0])
+	}
 	a, err := createAtomic(base + ".png")
 	if err != nil {
 		return err
@@ -117,4 +150,14 @@ func (c *Curves) WriteFiles(base string) error {
 		return fmt.Errorf("curves png: %w", err)
 	}
 	return a.Commit()
+}
+
+func positive(pts plotter.XYs) plotter.XYs {
+	out := make(plotter.XYs, 0, len(pts))
+	for _, p := range pts {
+		if p.Y > 0 {
+			out = append(out, p)
+		}
+	}
+	return out
 }

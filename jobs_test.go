@@ -185,3 +185,40 @@ func TestRecoverJob(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// TestResumeOnAnotherClusterSize snapshots a 2-executor run and finishes it
+// from the snapshot on one executor, as after losing a machine.
+func TestResumeOnAnotherClusterSize(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts executor processes")
+	}
+	solverPath := tinyJob(t, 200, 20)
+	dir := filepath.Dir(solverPath)
+	t.Chdir(dir)
+	b, _ := os.ReadFile(solverPath)
+	s := strings.Replace(string(b), "snapshot: 0", "snapshot: 20", 1)
+	s = strings.Replace(s, "max_iter: 60", "max_iter: 40", 1)
+	os.WriteFile(solverPath, []byte(s), 0o644)
+	if _, err := Train(context.Background(), Config{Solver: solverPath, Model: "a.caffemodel", ClusterSize: 2}); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"tiny_iter_20.caffemodel", "tiny_iter_20.solverstate", "tiny_iter_40.caffemodel", "a.caffemodel"} {
+		if _, err := os.Stat(f); err != nil {
+			t.Fatalf("after the 2-executor run: %v", err)
+		}
+	}
+	os.Remove("tiny_iter_40.caffemodel")
+	var first int
+	res, err := Train(context.Background(), Config{Solver: solverPath, Model: "b.caffemodel", Snapshot: "tiny_iter_20.solverstate",
+		Progress: func(p Progress) {
+			if first == 0 {
+				first = p.Iter
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first != 21 || res.Iter != 40 {
+		t.Fatalf("resumed run: first iteration %d, last %d; want 21 and 40", first, res.Iter)
+	}
+}

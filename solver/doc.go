@@ -19,6 +19,12 @@
 // and restores from a .solverstate so that a run stopped at iteration N and
 // restored continues exactly as an uninterrupted run would.
 //
+// Caffe's HDF5 snapshots (snapshot_format: HDF5: .caffemodel.h5 and
+// .solverstate.h5, and loading .h5 models and states) need the C HDF5
+// library and are compiled in with -tags hdf5 only (snapshot_hdf5.go, via
+// gonum.org/v1/hdf5 and Debian's libhdf5-dev); the default build writes
+// the binary format instead and says so in one warning line.
+//
 // The solver knows nothing of the cluster: distributed training plugs in
 // through the Reducer interface (see Options).
 package solver

@@ -1,0 +1,5 @@
+//go:build !race
+
+package distri
+
+const raceEnabled = false

@@ -9,6 +9,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/cos-project/cos/lmdb"
+	"github.com/cos-project/cos/prototxt/caffepb"
+	"google.golang.org/protobuf/proto"
 )
 
 func TestMain(m *testing.M) {
@@ -220,5 +224,44 @@ func TestResumeOnAnotherClusterSize(t *testing.T) {
 	}
 	if first != 21 || res.Iter != 40 {
 		t.Fatalf("resumed run: first iteration %d, last %d; want 21 and 40", first, res.Iter)
+	}
+}
+
+// TestResizeFlag feeds 8×8 records to a MemoryData layer declared 4×4: an
+// error without -resize (naming the sizes), training with it.
+func TestResizeFlag(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	w, err := lmdb.Create(filepath.Join(dir, "big_lmdb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 32; i++ {
+		px := make([]byte, 64)
+		for j := range px {
+			px[j] = byte((i*7 + j*3) % 256)
+		}
+		if err := w.Put(fmt.Sprintf("%08d", i), &caffepb.Datum{Channels: proto.Int32(1), Height: proto.Int32(8), Width: proto.Int32(8), Data: px, Label: proto.Int32(int32(i % 2))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.Close()
+	netText := `layer { name: "data" type: "MemoryData" top: "data" top: "label" source_class: "com.yahoo.ml.caffe.LMDB"
+  memory_data_param { source: "file:big_lmdb" batch_size: 8 channels: 1 height: 4 width: 4 } transform_param { scale: 0.00390625 } }
+layer { name: "ip" type: "InnerProduct" bottom: "data" top: "ip" inner_product_param { num_output: 2 weight_filler { type: "xavier" } } }
+layer { name: "loss" type: "SoftmaxWithLoss" bottom: "ip" bottom: "label" top: "loss" }
+`
+	os.WriteFile("net.prototxt", []byte(netText), 0o644)
+	os.WriteFile("solver.prototxt", []byte("net: \"net.prototxt\"\nbase_lr: 0.1\nlr_policy: \"fixed\"\nmax_iter: 5\nsnapshot_after_train: false\n"), 0o644)
+	_, err = Train(context.Background(), Config{Solver: "solver.prototxt"})
+	if err == nil || !strings.Contains(err.Error(), "8") {
+		t.Fatalf("without -resize: err = %v, want a size mismatch", err)
+	}
+	res, err := Train(context.Background(), Config{Solver: "solver.prototxt", Resize: true})
+	if err != nil {
+		t.Fatalf("with -resize: %v", err)
+	}
+	if res.Iter != 5 {
+		t.Fatalf("trained %d iterations", res.Iter)
 	}
 }

@@ -35,6 +35,9 @@ func sourceOpener(cfg *Config, rank, world int) layers.SourceOpener {
 		if len(srcs) > 1 {
 			src = &chainSource{parts: srcs}
 		}
+		if cfg.Resize {
+			src = withResize(src, lp)
+		}
 		if phase == caffepb.Phase_TRAIN {
 			if batch := layerBatchSize(lp); src.Len() < batch {
 				src.Close()
@@ -100,4 +103,49 @@ func (c *chainSource) Close() error {
 		}
 	}
 	return first
+}
+
+// resizeSource implements -resize: records whose height or width differ
+// from the target are resized (bilinear, as OpenCV's INTER_LINEAR, which
+// convert_imageset uses) before the data layer sees them. The target is the
+// MemoryData layer's declared height × width, or, for a Data layer, the
+// size of the shard's first record. Encoded records pass unchanged (they
+// are decoded later, by the layer).
+type resizeSource struct {
+	layers.Source
+	h, w int
+	buf  []byte
+}
+
+func withResize(src layers.Source, lp *caffepb.LayerParameter) layers.Source {
+	r := &resizeSource{Source: src}
+	if lp.GetType() == "MemoryData" {
+		r.h, r.w = int(lp.GetMemoryDataParam().GetHeight()), int(lp.GetMemoryDataParam().GetWidth())
+	}
+	return r
+}
+
+func (r *resizeSource) Next(s *layers.Sample) error {
+	if err := r.Source.Next(s); err != nil {
+		return err
+	}
+	if s.Encoded || len(s.FloatData) > 0 {
+		return nil
+	}
+	if r.h == 0 || r.w == 0 {
+		r.h, r.w = s.Height, s.Width
+	}
+	if s.Height == r.h && s.Width == r.w {
+		return nil
+	}
+	n := s.Channels * r.h * r.w
+	if cap(r.buf) < n {
+		r.buf = make([]byte, n)
+	}
+	r.buf = r.buf[:n]
+	lmdb.Resize(s.Data, s.Channels, s.Height, s.Width, r.buf, r.h, r.w)
+	// Swap buffers so neither the sample's nor ours is reallocated per record.
+	s.Data, r.buf = r.buf, s.Data[:cap(s.Data)]
+	s.Height, s.Width = r.h, r.w
+	return nil
 }

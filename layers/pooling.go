@@ -8,7 +8,7 @@ import (
 
 func init() {
 	Register("Pooling", func(p *caffepb.LayerParameter, ctx *Context) (Layer, error) {
-		return &Pooling{lp: p}, nil
+		return &Pooling{lp: p, threads: threadsOf(ctx)}, nil
 	})
 }
 
@@ -19,8 +19,13 @@ func init() {
 //
 // MAX keeps the index of each maximum (h*W + w within its plane) for
 // Backward and writes it to an optional second top, as Caffe does.
+//
+// Planes are independent, so large batches are split over
+// Context.Threads goroutines by blocks of planes.
 type Pooling struct {
-	lp *caffepb.LayerParameter
+	lp      *caffepb.LayerParameter
+	threads int
+	job     poolJob
 
 	method        caffepb.PoolingParameter_PoolMethod
 	global        bool
@@ -162,27 +167,72 @@ func (l *Pooling) Reshape(bottom, top []*Blob) error {
 	return nil
 }
 
+// poolParMin is the number of input floats below which pooling runs on
+// the calling goroutine: waking a helper costs a few microseconds.
+const poolParMin = 1 << 15
+
+// poolJob is one Forward or Backward call, a task per block of planes.
+type poolJob struct {
+	l        *Pooling
+	backward bool
+	in, out  []float32 // forward: bottom data, top data; backward: top diff, bottom diff
+	tasks    int
+}
+
+func (j *poolJob) runTask(_, t int) {
+	l := j.l
+	planes := l.num * l.channels
+	lo, hi := t*planes/j.tasks, (t+1)*planes/j.tasks
+	if j.backward {
+		l.backwardPlanes(j.in, j.out, lo, hi)
+	} else {
+		l.forwardPlanes(j.in, j.out, lo, hi)
+	}
+}
+
+// run splits planes over the threads when the layer is big enough.
+func (l *Pooling) run(backward bool, in, out []float32) {
+	planes := l.num * l.channels
+	parts := effectiveThreads(l.threads)
+	if parts < 2 || planes*l.height*l.width < poolParMin {
+		if backward {
+			l.backwardPlanes(in, out, 0, planes)
+		} else {
+			l.forwardPlanes(in, out, 0, planes)
+		}
+		return
+	}
+	// Several blocks per thread, so a thread slowed by other processes
+	// hands its share to the others.
+	l.job = poolJob{l: l, backward: backward, in: in, out: out, tasks: min(planes, 8*parts)}
+	runParallel(&l.job, parts, l.job.tasks)
+	l.job = poolJob{}
+}
+
 // Forward pools every plane.
 func (l *Pooling) Forward(bottom, top []*Blob) error {
-	in, out := bottom[0].Data, top[0].Data
-	planeIn, planeOut := l.height*l.width, l.outH*l.outW
-	planes := l.num * l.channels
-	if l.method == caffepb.PoolingParameter_MAX {
-		for p := 0; p < planes; p++ {
-			l.maxPlane(in[p*planeIn:(p+1)*planeIn], out[p*planeOut:(p+1)*planeOut], l.mask[p*planeOut:(p+1)*planeOut])
+	l.run(false, bottom[0].Data, top[0].Data)
+	if l.method == caffepb.PoolingParameter_MAX && len(top) > 1 {
+		m := top[1].Data
+		for i, v := range l.mask {
+			m[i] = float32(v)
 		}
-		if len(top) > 1 {
-			m := top[1].Data
-			for i, v := range l.mask {
-				m[i] = float32(v)
-			}
-		}
-		return nil
-	}
-	for p := 0; p < planes; p++ {
-		l.avePlane(in[p*planeIn:(p+1)*planeIn], out[p*planeOut:(p+1)*planeOut])
 	}
 	return nil
+}
+
+// forwardPlanes pools planes [lo, hi).
+func (l *Pooling) forwardPlanes(in, out []float32, lo, hi int) {
+	planeIn, planeOut := l.height*l.width, l.outH*l.outW
+	if l.method == caffepb.PoolingParameter_MAX {
+		for p := lo; p < hi; p++ {
+			l.maxPlane(in[p*planeIn:(p+1)*planeIn], out[p*planeOut:(p+1)*planeOut], l.mask[p*planeOut:(p+1)*planeOut])
+		}
+		return
+	}
+	for p := lo; p < hi; p++ {
+		l.avePlane(in[p*planeIn:(p+1)*planeIn], out[p*planeOut:(p+1)*planeOut])
+	}
 }
 
 // poolSpan is one output row's (or column's) window along its axis:
@@ -210,28 +260,69 @@ func (l *Pooling) maxPlane(in, out []float32, mask []int32) {
 	w := l.width
 	for y, r := range l.rows {
 		orow, mrow := out[y*l.outW:(y+1)*l.outW], mask[y*l.outW:(y+1)*l.outW]
-		for x, c := range l.cols {
-			best := float32(-math.MaxFloat32)
-			arg := int32(-1)
-			for h := r.lo; h < r.hi; h++ {
-				base := h*w + c.lo
-				for i, v := range in[base : h*w+c.hi] {
-					// Strictly greater: the first maximum wins ties, as in
-					// Caffe. Written as a lone assignment plus the max
-					// builtin so the compiler emits conditional moves: on
-					// real data the branch mispredicts and costs twice the
-					// time. (Unlike Caffe, a NaN in the window propagates.)
-					idx := int32(base + i)
-					if v > best {
-						arg = idx
-					}
-					best = max(best, v)
+		if r.hi-r.lo == 2 && l.kw == 2 {
+			// LeNet's 2x2 windows: both rows at once, no inner loops.
+			r0, r1 := in[r.lo*w:(r.lo+1)*w], in[(r.lo+1)*w:(r.lo+2)*w]
+			for x, c := range l.cols {
+				if c.hi-c.lo != 2 {
+					orow[x], mrow[x] = maxWindow(in, w, r, c)
+					continue
 				}
+				// Same rule as maxWindow: strictly greater wins, in
+				// row-major order, NaN propagates through max.
+				best := float32(-math.MaxFloat32)
+				arg := int32(-1)
+				b0 := int32(r.lo*w + c.lo)
+				v := r0[c.lo]
+				if v > best {
+					arg = b0
+				}
+				best = max(best, v)
+				v = r0[c.lo+1]
+				if v > best {
+					arg = b0 + 1
+				}
+				best = max(best, v)
+				v = r1[c.lo]
+				if v > best {
+					arg = b0 + int32(w)
+				}
+				best = max(best, v)
+				v = r1[c.lo+1]
+				if v > best {
+					arg = b0 + int32(w) + 1
+				}
+				best = max(best, v)
+				orow[x], mrow[x] = best, arg
 			}
-			orow[x] = best
-			mrow[x] = arg
+			continue
+		}
+		for x, c := range l.cols {
+			orow[x], mrow[x] = maxWindow(in, w, r, c)
 		}
 	}
+}
+
+// maxWindow returns the maximum of one window and its index (h*W + w).
+func maxWindow(in []float32, w int, r, c poolSpan) (float32, int32) {
+	best := float32(-math.MaxFloat32)
+	arg := int32(-1)
+	for h := r.lo; h < r.hi; h++ {
+		base := h*w + c.lo
+		for i, v := range in[base : h*w+c.hi] {
+			// Strictly greater: the first maximum wins ties, as in
+			// Caffe. Written as a lone assignment plus the max builtin
+			// so the compiler emits conditional moves: on real data the
+			// branch mispredicts and costs twice the time. (Unlike
+			// Caffe, a NaN in the window propagates.)
+			idx := int32(base + i)
+			if v > best {
+				arg = idx
+			}
+			best = max(best, v)
+		}
+	}
+	return best, arg
 }
 
 func (l *Pooling) avePlane(in, out []float32) {
@@ -256,11 +347,14 @@ func (l *Pooling) Backward(top []*Blob, propagateDown []bool, bottom []*Blob) {
 	if len(propagateDown) == 0 || !propagateDown[0] {
 		return
 	}
-	dOut, dIn := top[0].Diff, bottom[0].Diff
-	clear(dIn[:bottom[0].Count()])
+	l.run(true, top[0].Diff, bottom[0].Diff)
+}
+
+// backwardPlanes writes the bottom gradient of planes [lo, hi).
+func (l *Pooling) backwardPlanes(dOut, dIn []float32, lo, hi int) {
 	planeIn, planeOut := l.height*l.width, l.outH*l.outW
-	planes := l.num * l.channels
-	for p := 0; p < planes; p++ {
+	clear(dIn[lo*planeIn : hi*planeIn])
+	for p := lo; p < hi; p++ {
 		di := dIn[p*planeIn : (p+1)*planeIn]
 		do := dOut[p*planeOut : (p+1)*planeOut]
 		if l.method == caffepb.PoolingParameter_MAX {

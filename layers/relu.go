@@ -8,7 +8,7 @@ import (
 
 func init() {
 	Register("ReLU", func(p *caffepb.LayerParameter, ctx *Context) (Layer, error) {
-		return &ReLU{lp: p, slope: p.GetReluParam().GetNegativeSlope()}, nil
+		return &ReLU{lp: p, slope: p.GetReluParam().GetNegativeSlope(), threads: threadsOf(ctx)}, nil
 	})
 }
 
@@ -16,9 +16,49 @@ func init() {
 // run in place (top and bottom the same blob): Backward then reads the
 // output in place of the input, whose sign is the same for any
 // non-negative slope, exactly as Caffe does.
+//
+// Large blobs are split in chunks over Context.Threads goroutines.
 type ReLU struct {
-	lp    *caffepb.LayerParameter
-	slope float32
+	lp      *caffepb.LayerParameter
+	slope   float32
+	threads int
+	job     reluJob
+}
+
+// reluParMin is the element count below which ReLU runs on the calling
+// goroutine: a helper costs microseconds to wake, LeNet's relu1 takes ten.
+const reluParMin = 1 << 16
+
+// reluJob is one Forward or Backward call, a task per chunk.
+type reluJob struct {
+	l            *ReLU
+	backward     bool
+	x, y, dy, dx []float32
+	tasks        int
+}
+
+func (j *reluJob) runTask(_, t int) {
+	n := len(j.x)
+	lo, hi := t*n/j.tasks, (t+1)*n/j.tasks
+	if j.backward {
+		reluBackward(j.x[lo:hi], j.dy[lo:hi], j.dx[lo:hi], j.l.slope)
+	} else {
+		reluForward(j.x[lo:hi], j.y[lo:hi], j.l.slope)
+	}
+}
+
+// run applies the job in chunks when it is large enough.
+func (l *ReLU) run(j reluJob) {
+	parts := effectiveThreads(l.threads)
+	if parts < 2 || len(j.x) < reluParMin {
+		j.tasks = 1
+		j.runTask(0, 0)
+		return
+	}
+	l.job = j
+	l.job.tasks = 4 * parts
+	runParallel(&l.job, parts, l.job.tasks)
+	l.job = reluJob{}
 }
 
 // Type returns "ReLU".
@@ -48,12 +88,15 @@ func (l *ReLU) Reshape(bottom, top []*Blob) error {
 // on the sign of real activations mispredicts half the time).
 func (l *ReLU) Forward(bottom, top []*Blob) error {
 	x := bottom[0].Data[:bottom[0].Count()]
-	y := top[0].Data[:len(x)]
-	s := l.slope
+	l.run(reluJob{l: l, x: x, y: top[0].Data[:len(x)]})
+	return nil
+}
+
+func reluForward(x, y []float32, s float32) {
+	y = y[:len(x)]
 	for i, v := range x {
 		y[i] = max(v, 0) + s*min(v, 0)
 	}
-	return nil
 }
 
 // Backward passes the gradient where the input (or, in place, the output)
@@ -63,9 +106,12 @@ func (l *ReLU) Backward(top []*Blob, propagateDown []bool, bottom []*Blob) {
 		return
 	}
 	x := bottom[0].Data[:bottom[0].Count()]
-	dy := top[0].Diff[:len(x)]
-	dx := bottom[0].Diff[:len(x)]
-	sBits := math.Float32bits(l.slope)
+	l.run(reluJob{l: l, backward: true, x: x, dy: top[0].Diff[:len(x)], dx: bottom[0].Diff[:len(x)]})
+}
+
+func reluBackward(x, dy, dx []float32, slope float32) {
+	dy, dx = dy[:len(x)], dx[:len(x)]
+	sBits := math.Float32bits(slope)
 	for i, v := range x {
 		dx[i] = dy[i] * math.Float32frombits(reluGainBits(math.Float32bits(v), sBits))
 	}

@@ -126,13 +126,16 @@ with h5py.File(sys.argv[1], "r") as f:
 json.dump(out, sys.stdout)
 `
 
+const python = "/usr/bin/python3"
+
+func haveH5py() bool { return exec.Command(python, "-c", "import h5py").Run() == nil }
+
 func h5py(t *testing.T) string {
 	t.Helper()
-	const py = "/usr/bin/python3"
-	if err := exec.Command(py, "-c", "import h5py").Run(); err != nil {
-		t.Skipf("Debian's python3-h5py is not installed (%v): apt-get install -y python3-h5py", err)
+	if !haveH5py() {
+		t.Skip("Debian's python3-h5py is not installed: apt-get install -y python3-h5py")
 	}
-	return py
+	return python
 }
 
 func listH5(t *testing.T, path string) map[string]h5entry {
@@ -164,9 +167,9 @@ func f32s(v []float64) []float32 {
 // one group per layer under data (empty for layers without params),
 // datasets 0, 1, ... with each param's shape and exact float32 values,
 // diff with snapshot_diff, and iter / current_step as int32 (1,), a
-// fixed-length learned_net and history/<i> shaped like the params.
+// fixed-length learned_net and history/<i> shaped like the params. Without
+// python3-h5py, names and shapes are checked through the binding instead.
 func TestHDF5LayoutH5py(t *testing.T) {
-	h5py(t)
 	dir := t.TempDir()
 	prefix := filepath.Join(dir, "tiny")
 	s := newSolver(t, fmt.Sprintf(`type: "Adam" base_lr: 0.01 lr_policy: "multistep" gamma: 0.5 stepvalue: 2 random_seed: 3
@@ -176,7 +179,6 @@ func TestHDF5LayoutH5py(t *testing.T) {
 	}
 	model, state := prefix+"_iter_4.caffemodel.h5", prefix+"_iter_4.solverstate.h5"
 
-	got := listH5(t, model)
 	want := map[string]h5entry{"data": {Kind: "group"}, "diff": {Kind: "group"}}
 	n := s.Net()
 	for i, name := range n.LayerNames() {
@@ -191,12 +193,11 @@ func TestHDF5LayoutH5py(t *testing.T) {
 			}
 		}
 	}
-	compareEntries(t, model, got, want)
-	if _, ok := got["data/ip2/1"]; !ok || len(got["data/relu1"].Path) == 0 {
-		t.Errorf("expected data/ip2/1 and an empty data/relu1 group")
+	if _, ok := want["data/ip2/1"]; !ok || want["data/relu1"].Kind != "group" {
+		t.Fatalf("the expected layout lacks data/ip2/1 or the data/relu1 group: %v", want)
 	}
+	checkLayout(t, model, want)
 
-	got = listH5(t, state)
 	want = map[string]h5entry{
 		"iter":         {Kind: "int32", Shape: []int{1}, Vals: []float64{4}},
 		"current_step": {Kind: "int32", Shape: []int{1}, Vals: []float64{1}},
@@ -211,7 +212,7 @@ func TestHDF5LayoutH5py(t *testing.T) {
 	if len(s.history) != 2*len(params) {
 		t.Fatalf("Adam keeps %d history blobs for %d params", len(s.history), len(params))
 	}
-	compareEntries(t, state, got, want)
+	checkLayout(t, state, want)
 }
 
 func f64s(v []float32) []float64 {
@@ -220,6 +221,29 @@ func f64s(v []float32) []float64 {
 		r[i] = float64(x)
 	}
 	return r
+}
+
+// checkLayout compares file with want through h5py, or, when h5py is
+// missing, its object names and shapes through the binding.
+func checkLayout(t *testing.T, file string, want map[string]h5entry) {
+	t.Helper()
+	if haveH5py() {
+		compareEntries(t, file, listH5(t, file), want)
+		return
+	}
+	t.Logf("python3-h5py not installed: checking %s's names and shapes through the binding only", filepath.Base(file))
+	var w []string
+	for p, e := range want {
+		if e.Kind == "group" {
+			w = append(w, p+":group")
+		} else {
+			w = append(w, fmt.Sprintf("%s:%v", p, e.Shape))
+		}
+	}
+	sort.Strings(w)
+	if got := walkH5(t, file); got != fmt.Sprint(w) {
+		t.Errorf("%s layout\n got %s\nwant %v", filepath.Base(file), got, w)
+	}
 }
 
 func compareEntries(t *testing.T, file string, got, want map[string]h5entry) {
@@ -424,7 +448,10 @@ func walkH5(t *testing.T, path string) string {
 				t.Fatal(err)
 			}
 			sp := ds.Space()
-			dims, _, _ := sp.SimpleExtentDims()
+			dims := []uint{}
+			if sp.SimpleExtentNDims() > 0 { // the binding indexes dims[0]
+				dims, _, _ = sp.SimpleExtentDims()
+			}
 			out = append(out, fmt.Sprintf("%s:%v", p, dims))
 			sp.Close()
 			ds.Close()

@@ -77,9 +77,12 @@ func (c *Curves) WriteFiles(base string) error {
 		p.Legend.Top = true
 		return p
 	}
-	losses := newPanel("training", "loss (log scale)")
-	losses.Y.Scale = plot.LogScale{}
-	losses.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	losses := newPanel("training", "loss")
+	if c.hasPositiveLoss() {
+		losses.Y.Label.Text = "loss (log scale)"
+		losses.Y.Scale = plot.LogScale{}
+		losses.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	}
 	outputs := newPanel("", "test outputs")
 	lr := newPanel("", "learning rate")
 	colors := []color.Color{
@@ -150,6 +153,15 @@ func (c *Curves) WriteFiles(base string) error {
 		return fmt.Errorf("curves png: %w", err)
 	}
 	return a.Commit()
+}
+
+func (c *Curves) hasPositiveLoss() bool {
+	for _, s := range c.order {
+		if strings.Contains(s, "loss") && len(positive(c.series[s])) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func positive(pts plotter.XYs) plotter.XYs {

@@ -211,3 +211,17 @@ func TestCurvesFiles(t *testing.T) {
 		t.Fatalf("png too small: %v", img.Bounds())
 	}
 }
+
+// An empty or all-zero history (display: 0, or a loss of exactly 0) must
+// still draw: a log axis cannot, so the panel falls back to linear.
+func TestCurvesWithoutPositiveLoss(t *testing.T) {
+	for _, c := range []*Curves{{}, func() *Curves { var c Curves; c.Add(SeriesLoss, 10, 0); c.Add(SeriesLR, 10, 0.1); return &c }()} {
+		base := filepath.Join(t.TempDir(), "c")
+		if err := c.WriteFiles(base); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(base + ".png"); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

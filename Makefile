@@ -6,7 +6,7 @@ DATA    := data
 OUT     := out
 export PATH := $(PATH):$(shell $(GO) env GOPATH)/bin
 
-.PHONY: all build test test-short fuzz race demo demo-cluster data bench proto clean vet
+.PHONY: all build test test-hdf5 test-short fuzz race demo demo-cluster data bench proto clean vet
 
 all: build
 
@@ -24,6 +24,13 @@ test: build data
 	$(GO) test -count=1 -timeout 20m ./...
 	$(GO) test -count=1 -race -timeout 10m ./blas/ ./distri/
 	$(GO) test -run '^$$' -fuzz FuzzParseNet -fuzztime 20s -fuzzminimizetime 3s ./prototxt/
+	$(MAKE) test-hdf5
+
+# HDF5 snapshots (snapshot_format: HDF5) are built with -tags hdf5 and need
+# Debian's libhdf5-dev; the default build needs no C HDF5.
+test-hdf5:
+	$(GO) vet -tags hdf5 ./solver/
+	$(GO) test -count=1 -tags hdf5 ./solver/
 
 # Real MNIST, fetched through the Go module proxy, md5-checked and converted
 # into Caffe LMDBs under data/.

@@ -1,6 +1,7 @@
 package blas
 
 import (
+	"fmt"
 	"os"
 	"strings"
 )
@@ -69,6 +70,7 @@ func Impl() string {
 // beta == 0 overwrites C without reading it (so NaN garbage does not leak).
 // Large products are split across the package's worker threads.
 func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	checkGemm(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
 	if m == 0 || n == 0 {
 		return
 	}
@@ -80,6 +82,37 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	default:
 		nativeSgemm(active, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 	}
+}
+
+// checkGemm panics, naming the operand, when a shape, leading dimension or
+// slice length is inconsistent: the assembly kernels read through raw
+// pointers, so a short slice must be caught here rather than read past.
+func checkGemm(tA, tB bool, m, n, k, la, lda, lb, ldb, lc, ldc int) {
+	if m < 0 || n < 0 || k < 0 {
+		panic(fmt.Sprintf("blas: Sgemm with negative size m=%d n=%d k=%d", m, n, k))
+	}
+	check := func(name string, rows, cols, l, ld int) {
+		if ld < max(1, cols) {
+			panic(fmt.Sprintf("blas: Sgemm %s: leading dimension %d < %d columns", name, ld, cols))
+		}
+		if rows > 0 && cols > 0 && l < (rows-1)*ld+cols {
+			panic(fmt.Sprintf("blas: Sgemm %s: %d floats, %d×%d with stride %d needs %d", name, l, rows, cols, ld, (rows-1)*ld+cols))
+		}
+	}
+	if m == 0 || n == 0 {
+		return
+	}
+	if tA {
+		check("A", k, m, la, lda)
+	} else {
+		check("A", m, k, la, lda)
+	}
+	if tB {
+		check("B", n, k, lb, ldb)
+	} else {
+		check("B", k, n, lb, ldb)
+	}
+	check("C", m, n, lc, ldc)
 }
 
 // Gemm is Sgemm on contiguous matrices (lda, ldb, ldc implied by the shapes),
@@ -100,6 +133,13 @@ func Gemm(transA, transB bool, m, n, k int, alpha float32, a, b []float32, beta 
 func Gemv(transA bool, m, n int, alpha float32, a, x []float32, beta float32, y []float32) {
 	if m == 0 || n == 0 {
 		return
+	}
+	xl, yl := n, m
+	if transA {
+		xl, yl = m, n
+	}
+	if len(a) < m*n || len(x) < xl || len(y) < yl {
+		panic(fmt.Sprintf("blas: Gemv %d×%d (trans=%v): len(a)=%d len(x)=%d len(y)=%d too short", m, n, transA, len(a), len(x), len(y)))
 	}
 	if backend == "ref" {
 		refGemv(transA, m, n, alpha, a, x, beta, y)

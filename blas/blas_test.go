@@ -71,7 +71,7 @@ func gemmCases() []gemmCase {
 
 // checkGemm runs one case through f and compares with the naive result,
 // with C pre-filled with NaN when beta == 0 (it must be overwritten).
-func checkGemm(t *testing.T, name string, cs gemmCase, f func(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int)) {
+func checkGemmCase(t *testing.T, name string, cs gemmCase, f func(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int)) {
 	t.Helper()
 	r := rand.New(rand.NewPCG(uint64(cs.m*1000+cs.n), uint64(cs.k)))
 	ar, ac := cs.m, cs.k
@@ -137,7 +137,7 @@ func TestSgemmKernelsMatchNaive(t *testing.T) {
 			SetThreads(th)
 			name := fmt.Sprintf("%s/threads=%d", ks.name, th)
 			for _, cs := range gemmCases() {
-				checkGemm(t, name, cs, func(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+				checkGemmCase(t, name, cs, func(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 					nativeSgemm(ks, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 				})
 			}
@@ -147,7 +147,7 @@ func TestSgemmKernelsMatchNaive(t *testing.T) {
 
 func TestSgemmReference(t *testing.T) {
 	for _, cs := range gemmCases() {
-		checkGemm(t, "ref", cs, refSgemm)
+		checkGemmCase(t, "ref", cs, refSgemm)
 	}
 }
 
@@ -166,7 +166,7 @@ func TestSgemmLargeParallel(t *testing.T) {
 			{m: 130, n: 90, k: 520, tB: true, alpha: 2, beta: 0},
 			{m: 90, n: 130, k: 260, tA: true, tB: true, alpha: 1, beta: 1},
 		} {
-			checkGemm(t, ks.name, cs, func(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+			checkGemmCase(t, ks.name, cs, func(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 				nativeSgemm(ks, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 			})
 		}
@@ -181,7 +181,7 @@ func TestSgemmConcurrentCallers(t *testing.T) {
 		go func() {
 			defer func() { done <- struct{}{} }()
 			for _, cs := range []gemmCase{{m: 64, n: 100, k: 40, alpha: 1}, {m: 33, n: 47, k: 90, tB: true, alpha: 1, beta: 1}} {
-				checkGemm(t, "concurrent", cs, Sgemm)
+				checkGemmCase(t, "concurrent", cs, Sgemm)
 			}
 		}()
 	}
@@ -289,7 +289,7 @@ func TestPublicAPIBackends(t *testing.T) {
 	for _, b := range []string{"native", "ref"} {
 		backend = b
 		for _, cs := range gemmCases()[:24] {
-			checkGemm(t, b, cs, Sgemm)
+			checkGemmCase(t, b, cs, Sgemm)
 		}
 		x := []float32{1, 2, 3}
 		y := []float32{4, 5, 6}
@@ -342,4 +342,32 @@ func TestNoAllocsAfterWarmup(t *testing.T) {
 	if n := testing.AllocsPerRun(20, func() { Axpy(1000, 2, x, y); Scal(1000, 0.5, y); Dot(1000, x, y); Gemv(true, 10, 100, 1, x, y[:10], 0, z) }); n != 0 {
 		t.Errorf("level 1/2: %v allocs per call", n)
 	}
+}
+
+// TestSgemmRejectsShortOperands: the assembly reads through raw pointers,
+// so inconsistent shapes must panic before any kernel runs.
+func TestSgemmRejectsShortOperands(t *testing.T) {
+	cases := []struct {
+		name string
+		f    func()
+	}{
+		{"short A", func() { Sgemm(false, false, 4, 4, 4, 1, make([]float32, 15), 4, make([]float32, 16), 4, 0, make([]float32, 16), 4) }},
+		{"short B^T", func() { Sgemm(false, true, 4, 5, 4, 1, make([]float32, 16), 4, make([]float32, 19), 4, 0, make([]float32, 20), 5) }},
+		{"short C", func() { Sgemm(false, false, 4, 4, 4, 1, make([]float32, 16), 4, make([]float32, 16), 4, 0, make([]float32, 15), 4) }},
+		{"lda too small", func() { Sgemm(false, false, 2, 2, 4, 1, make([]float32, 16), 3, make([]float32, 16), 2, 0, make([]float32, 4), 2) }},
+		{"negative", func() { Sgemm(false, false, -1, 2, 2, 1, nil, 2, nil, 2, 0, nil, 2) }},
+		{"short gemv x", func() { Gemv(false, 2, 3, 1, make([]float32, 6), make([]float32, 2), 0, make([]float32, 2)) }},
+	}
+	for _, c := range cases {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s: no panic", c.name)
+				}
+			}()
+			c.f()
+		}()
+	}
+	// A tight last row (len = (rows-1)*ld + cols) is legal.
+	Sgemm(false, false, 2, 2, 2, 1, make([]float32, 5), 3, make([]float32, 5), 3, 0, make([]float32, 5), 3)
 }

@@ -9,7 +9,9 @@ import (
 
 func init() {
 	Register("Convolution", func(p *caffepb.LayerParameter, ctx *Context) (Layer, error) {
-		return &Convolution{lp: p, rng: contextRand(ctx), threads: threadsOf(ctx)}, nil
+		// A TEST net never runs Backward: no column cache.
+		train := ctx == nil || ctx.Phase != caffepb.Phase_TEST
+		return &Convolution{lp: p, rng: contextRand(ctx), threads: threadsOf(ctx), cacheCols: train}, nil
 	})
 }
 
@@ -32,6 +34,8 @@ type Convolution struct {
 	lp      *caffepb.LayerParameter
 	rng     *rand.Rand
 	threads int // Context.Threads (0: GOMAXPROCS)
+	// cacheCols allows colCache (TRAIN nets).
+	cacheCols bool
 
 	numOutput, group int
 	biasTerm         bool
@@ -47,15 +51,21 @@ type Convolution struct {
 	params []*Blob
 
 	// Shapes of the current Reshape.
-	num            int // images: product of the axes before the channel axis
-	channels       int
-	geom           blas.ConvGeom
-	outSpatial     int // outH*outW
-	inDim, outDim  int // floats per image in bottom and top
-	kDim           int // rows of one group's column matrix: channels/group*kh*kw
-	mg             int // num_output / group
-	colSize        int
-	cols           [][]float32 // per participant slot
+	num           int // images: product of the axes before the channel axis
+	channels      int
+	geom          blas.ConvGeom
+	outSpatial    int // outH*outW
+	inDim, outDim int // floats per image in bottom and top
+	kDim          int // rows of one group's column matrix: channels/group*kh*kw
+	mg            int // num_output / group
+	colSize       int
+	cols          [][]float32 // per participant slot
+	// colCache keeps every image's column matrix from Forward for
+	// Backward (the weight gradient needs the same im2col), when the
+	// batch's columns fit in convCacheMax floats and there is one bottom.
+	// cacheOf is the bottom data they were computed from.
+	colCache       []float32
+	cacheOf        *float32
 	topShapeBuffer []int
 
 	// Backward partial sums per image block (block 0 adds into the param
@@ -71,6 +81,11 @@ type Convolution struct {
 // the partial weight gradients stay small. Fixed (not the thread count),
 // so gradients are bit-identical whatever Threads is.
 const convBlocks = 8
+
+// convCacheMax bounds the column cache (floats): 32 MB holds LeNet's and
+// CIFAR-10 quick's first layers whole, and keeps nets with big images from
+// growing by gigabytes.
+var convCacheMax = 8 << 20
 
 // Type returns "Convolution".
 func (l *Convolution) Type() string { return "Convolution" }
@@ -244,6 +259,12 @@ func (l *Convolution) Reshape(bottom, top []*Blob) error {
 		l.colSize = l.geom.ColSize()
 	}
 	l.ensureScratch(effectiveThreads(l.threads))
+	l.cacheOf = nil
+	if l.cacheCols && l.colSize > 0 && len(bottom) == 1 && l.num*l.colSize <= convCacheMax {
+		l.colCache = growF32(l.colCache, l.num*l.colSize)
+	} else {
+		l.colCache = nil
+	}
 	l.blocks = max(1, min(convBlocks, l.num))
 	wn := l.numOutput * l.kDim
 	l.wPart = growF32(l.wPart, (l.blocks-1)*wn)
@@ -277,11 +298,15 @@ func growF32(s []float32, n int) []float32 {
 func (l *Convolution) Forward(bottom, top []*Blob) error {
 	parts := effectiveThreads(l.threads)
 	l.ensureScratch(parts)
+	l.cacheOf = nil
 	for i, b := range bottom {
 		l.fwd = convFwdJob{l: l, in: b.Data, out: top[i].Data}
 		runParallel(&l.fwd, parts, l.num)
 	}
 	l.fwd = convFwdJob{}
+	if l.colCache != nil {
+		l.cacheOf = &bottom[0].Data[0]
+	}
 	return nil
 }
 
@@ -293,7 +318,11 @@ type convFwdJob struct {
 
 func (j *convFwdJob) runTask(slot, n int) {
 	l := j.l
-	l.forwardImage(j.in[n*l.inDim:(n+1)*l.inDim], j.out[n*l.outDim:(n+1)*l.outDim], l.cols[slot])
+	col := l.cols[slot]
+	if l.colCache != nil {
+		col = l.colCache[n*l.colSize : (n+1)*l.colSize]
+	}
+	l.forwardImage(j.in[n*l.inDim:(n+1)*l.inDim], j.out[n*l.outDim:(n+1)*l.outDim], col)
 }
 
 // forwardImage computes out = W * im2col(in) + bias for one image.
@@ -330,6 +359,7 @@ func (l *Convolution) Backward(top []*Blob, propagateDown []bool, bottom []*Blob
 	for i, b := range bottom {
 		pd := i < len(propagateDown) && propagateDown[i]
 		l.bwd = convBwdJob{l: l, topDiff: top[i].Diff, in: b.Data}
+		l.bwd.cached = l.colCache != nil && l.cacheOf == &b.Data[0]
 		if pd {
 			l.bwd.inDiff = b.Diff
 		}
@@ -361,6 +391,7 @@ func addTo(dst, src []float32) {
 type convBwdJob struct {
 	l                   *Convolution
 	topDiff, in, inDiff []float32
+	cached              bool // colCache holds the columns of in
 }
 
 func (j *convBwdJob) runTask(slot, blk int) {
@@ -396,24 +427,32 @@ func (j *convBwdJob) runTask(slot, blk int) {
 		if j.inDiff != nil {
 			dIn = j.inDiff[n*l.inDim : (n+1)*l.inDim]
 		}
-		l.backwardImage(dOut, j.in[n*l.inDim:(n+1)*l.inDim], dIn, col, wd)
+		var cachedCol []float32
+		if j.cached {
+			cachedCol = l.colCache[n*l.colSize : (n+1)*l.colSize]
+		}
+		l.backwardImage(dOut, j.in[n*l.inDim:(n+1)*l.inDim], dIn, col, cachedCol, wd)
 	}
 }
 
 // backwardImage accumulates wd += dOut * im2col(in)^T and, when dIn is not
-// nil, writes dIn = col2im(W^T * dOut) for one image.
-func (l *Convolution) backwardImage(dOut, in, dIn, col, wd []float32) {
+// nil, writes dIn = col2im(W^T * dOut) for one image. col is scratch;
+// cachedCol, when not nil, already holds im2col(in).
+func (l *Convolution) backwardImage(dOut, in, dIn, col, cachedCol, wd []float32) {
 	wg := l.mg * l.kDim
 	cg := l.kDim * l.outSpatial
 	og := l.mg * l.outSpatial
-	if l.is1x1 {
-		col = in
-	} else {
+	src := cachedCol
+	switch {
+	case l.is1x1:
+		src = in
+	case src == nil:
 		im2colFast(&l.geom, in, col)
+		src = col
 	}
 	for g := 0; g < l.group; g++ {
 		blas.Gemm(false, true, l.mg, l.kDim, l.outSpatial, 1,
-			dOut[g*og:(g+1)*og], col[g*cg:(g+1)*cg], 1, wd[g*wg:(g+1)*wg])
+			dOut[g*og:(g+1)*og], src[g*cg:(g+1)*cg], 1, wd[g*wg:(g+1)*wg])
 	}
 	if dIn == nil {
 		return

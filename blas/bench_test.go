@@ -10,8 +10,9 @@ import (
 	"time"
 )
 
-// benchShapes are the gemms of LeNet (batch 64) as Caffe's layers call them,
-// plus 1024³ and the whole-batch convolution forms.
+// benchShapes are the gemms of LeNet (batch 64) and CIFAR-10 quick as
+// Caffe's layers call them (per image for convolutions), plus 1024³ and the
+// whole-batch convolution forms.
 var benchShapes = []struct {
 	name    string
 	tA, tB  bool
@@ -32,6 +33,15 @@ var benchShapes = []struct {
 	{"ip2_fwd_nn", false, false, 64, 10, 500},
 	{"ip2_wgrad", true, false, 10, 500, 64},
 	{"ip2_dgrad", false, false, 64, 500, 10},
+	// CIFAR-10 quick (batch 100), per image.
+	{"c10_conv1_fwd", false, false, 32, 1024, 75},
+	{"c10_conv1_wgrad", false, true, 32, 75, 1024},
+	{"c10_conv2_fwd", false, false, 32, 256, 800},
+	{"c10_conv2_wgrad", false, true, 32, 800, 256},
+	{"c10_conv2_dgrad", true, false, 800, 256, 32},
+	{"c10_conv3_fwd", false, false, 64, 64, 800},
+	{"c10_conv3_wgrad", false, true, 64, 800, 64},
+	{"c10_conv3_dgrad", true, false, 800, 64, 64},
 	{"conv1_fwd_batch", false, false, 20, 64 * 576, 25},
 	{"conv2_fwd_batch", false, false, 50, 64 * 64, 500},
 	{"conv2_wgrad_batch", false, true, 50, 500, 64 * 64},
@@ -52,7 +62,10 @@ func benchImpls() []benchImpl {
 			nativeSgemm(ks, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		}})
 	}
-	if ks := kernelSets[0]; ks.name != "go" && os.Getenv("COS_BENCH_1T") != "" {
+	for _, ks := range kernelSets {
+		if ks.name == "go" || os.Getenv("COS_BENCH_1T") == "" {
+			continue
+		}
 		impls = append(impls, benchImpl{"native-" + ks.name + "-1t", func(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 			t := Threads()
 			SetThreads(1)

@@ -37,14 +37,14 @@ func init() {
 			backend = "openblas"
 		}
 	default:
-		if ks := kernelSet_(v); ks != nil {
+		if ks := findKernelSet(v); ks != nil {
 			active, backend = ks, "native"
 		}
 	}
 }
 
-// kernelSet_ finds an available kernel set by name ("avx512", "avx2", "go").
-func kernelSet_(name string) *kernelSet {
+// findKernelSet finds an available kernel set by name ("avx512", "avx2", "go").
+func findKernelSet(name string) *kernelSet {
 	for _, ks := range kernelSets {
 		if ks.name == name {
 			return ks

@@ -134,6 +134,9 @@ func TestSgemmKernelsMatchNaive(t *testing.T) {
 	defer SetThreads(Threads())
 	for _, ks := range testSets() {
 		for _, th := range []int{1, 2} {
+			if raceEnabled && th == 1 {
+				continue
+			}
 			SetThreads(th)
 			name := fmt.Sprintf("%s/threads=%d", ks.name, th)
 			for _, cs := range gemmCases() {
@@ -339,7 +342,12 @@ func TestNoAllocsAfterWarmup(t *testing.T) {
 		}
 	}
 	x, y, z := randSlice(r, 1000), randSlice(r, 1000), make([]float32, 100)
-	if n := testing.AllocsPerRun(20, func() { Axpy(1000, 2, x, y); Scal(1000, 0.5, y); Dot(1000, x, y); Gemv(true, 10, 100, 1, x, y[:10], 0, z) }); n != 0 {
+	if n := testing.AllocsPerRun(20, func() {
+		Axpy(1000, 2, x, y)
+		Scal(1000, 0.5, y)
+		Dot(1000, x, y)
+		Gemv(true, 10, 100, 1, x, y[:10], 0, z)
+	}); n != 0 {
 		t.Errorf("level 1/2: %v allocs per call", n)
 	}
 }
@@ -351,10 +359,18 @@ func TestSgemmRejectsShortOperands(t *testing.T) {
 		name string
 		f    func()
 	}{
-		{"short A", func() { Sgemm(false, false, 4, 4, 4, 1, make([]float32, 15), 4, make([]float32, 16), 4, 0, make([]float32, 16), 4) }},
-		{"short B^T", func() { Sgemm(false, true, 4, 5, 4, 1, make([]float32, 16), 4, make([]float32, 19), 4, 0, make([]float32, 20), 5) }},
-		{"short C", func() { Sgemm(false, false, 4, 4, 4, 1, make([]float32, 16), 4, make([]float32, 16), 4, 0, make([]float32, 15), 4) }},
-		{"lda too small", func() { Sgemm(false, false, 2, 2, 4, 1, make([]float32, 16), 3, make([]float32, 16), 2, 0, make([]float32, 4), 2) }},
+		{"short A", func() {
+			Sgemm(false, false, 4, 4, 4, 1, make([]float32, 15), 4, make([]float32, 16), 4, 0, make([]float32, 16), 4)
+		}},
+		{"short B^T", func() {
+			Sgemm(false, true, 4, 5, 4, 1, make([]float32, 16), 4, make([]float32, 19), 4, 0, make([]float32, 20), 5)
+		}},
+		{"short C", func() {
+			Sgemm(false, false, 4, 4, 4, 1, make([]float32, 16), 4, make([]float32, 16), 4, 0, make([]float32, 15), 4)
+		}},
+		{"lda too small", func() {
+			Sgemm(false, false, 2, 2, 4, 1, make([]float32, 16), 3, make([]float32, 16), 2, 0, make([]float32, 4), 2)
+		}},
 		{"negative", func() { Sgemm(false, false, -1, 2, 2, 1, nil, 2, nil, 2, 0, nil, 2) }},
 		{"short gemv x", func() { Gemv(false, 2, 3, 1, make([]float32, 6), make([]float32, 2), 0, make([]float32, 2)) }},
 	}

@@ -20,12 +20,20 @@ type kernelSet struct {
 	// kt[v-1][rowA][rows] computes a rows×(16v) tile whose columns are
 	// enabled by the mask bits, so edges need neither packing nor scratch.
 	kt *[2][2][13]kernFn
+	// rows, when set, holds unmasked kernels for every row count of a
+	// full-width tile, rows[rowA][mr], so M edges need no packing.
+	rows *[2][7]kernFn
 	// packBT, when set, packs one nr-column panel of a transposed B
 	// (dst[p*nr+c] = b[c*ldb+p], columns enabled by mask).
 	packBT func(kc int, b *float32, ldb int, dst *float32, mask uint64)
+	// transBT, when set, packs 16 full columns of a Bᵀ panel (16-row
+	// halves of nr = 32) by in-register 16×16 transposes, nblk blocks of 16
+	// along K; faster than packBT's gathers, which then do only the edges.
+	transBT func(nblk int, b *float32, ldb uintptr, dst *float32)
 	// dt, when set, holds the A·Bᵀ dot-product tile kernels, dt[ma][nb]
-	// for ma rows of A by nb rows of B (ma, nb ≤ 4).
+	// for ma ≤ dm rows of A by nb ≤ 4 rows of B.
 	dt *[5][5]dotFn
+	dm int
 
 	peak      func(n int) // register-only FMA loop, peakFlops per iteration
 	peakFlops int
@@ -121,8 +129,9 @@ func scaleC(m, n int, beta float32, c []float32, ldc int) {
 	}
 }
 
-// dotMinK is the K from which the dot path beats packing Bᵀ: below it the
-// per-tile horizontal reductions cost more than the gather pack.
+// dotMinK is the K from which the dot path beats transposing Bᵀ into
+// panels: below it the per-tile horizontal reductions cost more than the
+// pack (measured on LeNet's A·Bᵀ shapes).
 var dotMinK = 128
 
 // useDot says whether the A·Bᵀ dot-product path beats packing: both
@@ -169,7 +178,7 @@ func (ks *kernelSet) blocked(s *scratch, g *gemmArgs) {
 	masked := ks.kt != nil
 	if !directA {
 		s.ap = grow(s.ap, (min(mcMax, m)+mr)*min(kcMax, k))
-	} else if !masked {
+	} else if !masked && ks.rows == nil {
 		s.ap = grow(s.ap, mr*min(kcMax, k))
 	}
 	if !directB {
@@ -231,22 +240,30 @@ func (ks *kernelSet) blocked(s *scratch, g *gemmArgs) {
 					for ir := 0; ir < mc; ir += mr {
 						mre := min(mr, mc-ir)
 						kern := ks.kern
+						// With per-row-count kernels a short tile reads
+						// only its own rows, so direct A needs no edge pack.
+						if mre < mr && ks.rows != nil {
+							kern = ks.rows[0][mre]
+						}
 						var aptr *float32
 						var sa uintptr
 						switch {
 						case !directA:
 							aptr, sa = ptr(s.ap, ir*kc), uintptr(mr*4)
-						case mre < mr:
+						case mre < mr && ks.rows == nil:
 							packA(g, ic+ir, mre, pc, kc, mr, s.ap)
 							aptr, sa = ptr(s.ap, 0), uintptr(mr*4)
 						case g.tA:
 							aptr, sa = ptr(g.a, pc*g.lda+ic+ir), uintptr(g.lda*4)
 						default:
 							kern = ks.kernR
+							if mre < mr {
+								kern = ks.rows[1][mre]
+							}
 							aptr, sa = ptr(g.a, (ic+ir)*g.lda+pc), uintptr(g.lda*4)
 						}
 						ci := (ic+ir)*g.ldc + jc + jr
-						if mre == mr && nre == nr {
+						if nre == nr && (mre == mr || ks.rows != nil) {
 							kern(kc, aptr, bptr, ptr(g.c, ci), sa, sb, ldcB, g.alpha, beta, 0)
 							continue
 						}
@@ -316,9 +333,19 @@ func (ks *kernelSet) packB(g *gemmArgs, p0, kc, j0, nc int, dst []float32) {
 			continue
 		}
 		if ks.packBT != nil && ldb*nr < 1<<31 {
-			// The gathers read only the enabled rows; bounds-check the last.
+			// The assembly reads only the enabled rows; bounds-check the last.
 			_ = b[(j0+jr+nre-1)*ldb+p0+kc-1]
-			ks.packBT(kc, &b[(j0+jr)*ldb+p0], ldb, &panel[0], uint64(1)<<nre-1)
+			done := 0
+			if ks.transBT != nil && nre == nr && kc >= 16 {
+				nblk := kc / 16
+				for h := 0; h < nr; h += 16 {
+					ks.transBT(nblk, &b[(j0+jr+h)*ldb+p0], uintptr(ldb*4), &panel[h])
+				}
+				done = nblk * 16
+			}
+			if done < kc {
+				ks.packBT(kc-done, &b[(j0+jr)*ldb+p0+done], ldb, &panel[done*nr], uint64(1)<<nre-1)
+			}
 			continue
 		}
 		for c := 0; c < nre; c++ {
@@ -342,21 +369,21 @@ func (ks *kernelSet) packB(g *gemmArgs, p0, kc, j0, nc int, dst []float32) {
 func (ks *kernelSet) dotGemm(s *scratch, g *gemmArgs) {
 	m, n, k := g.m, g.n, g.k
 	lda, ldb, ldc := uintptr(g.lda*4), uintptr(g.ldb*4), uintptr(g.ldc*4)
-	// K is cut into chunks so one 4-row A tile (4×kc) stays in L1 while it
+	// K is cut into chunks so one A tile (dm×kc) stays in L1 while it
 	// meets every B tile of the block, and the B block (jb×kc) in L2.
 	const kcDot = 512
 	jb := max(4, (256*1024/(4*min(k, kcDot)))&^3)
 	for p0 := 0; p0 < k; p0 += kcDot {
 		kc := min(kcDot, k-p0)
-		kmask := uint64(1)<<(kc&15) - 1
+		kmask := uint64(1)<<(kc&(ks.lanes-1)) - 1
 		beta := g.beta
 		if p0 > 0 {
 			beta = 1
 		}
 		for j0 := 0; j0 < n; j0 += jb {
 			j1 := min(n, j0+jb)
-			for i := 0; i < m; i += 4 {
-				ma := min(4, m-i)
+			for i := 0; i < m; i += ks.dm {
+				ma := min(ks.dm, m-i)
 				ap := ptr(g.a, i*g.lda+p0)
 				for j := j0; j < j1; j += 4 {
 					nb := min(4, j1-j)

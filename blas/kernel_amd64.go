@@ -29,14 +29,14 @@ func archKernels() []*kernelSet {
 	if hasAVX512 {
 		ks = append(ks, &kernelSet{
 			name: "avx512", mr: 12, nr: 32, lanes: 16, kc: 256, mc: 240, nc: 2048,
-			kern: kern512Tab[1][0][12], kernR: kern512Tab[1][1][12], kt: &kern512Tab, dt: &dot512Tab, packBT: packBT512, peak: fmaPeak512, peakFlops: 24 * 16 * 2,
+			kern: kern512Tab[1][0][12], kernR: kern512Tab[1][1][12], kt: &kern512Tab, dt: &dot512Tab, dm: 4, packBT: packBT512, transBT: transBT512, peak: fmaPeak512, peakFlops: 24 * 16 * 2,
 			axpy: axpyAVX512, dot1: dotAVX512, scal: scalAVX512,
 		})
 	}
 	if hasAVX2 {
 		ks = append(ks, &kernelSet{
 			name: "avx2", mr: 6, nr: 16, lanes: 8, kc: 256, mc: 120, nc: 2048,
-			kern: kern256x6, kernR: kern256x6r, packBT: packBT256, peak: fmaPeak256, peakFlops: 12 * 8 * 2,
+			kern: kern256x6, kernR: kern256x6r, rows: &rows256Tab, packBT: packBT256, dt: &dot256Tab, dm: 2, peak: fmaPeak256, peakFlops: 12 * 8 * 2,
 			axpy: axpyAVX2, dot1: dotAVX2, scal: scalAVX2,
 		})
 	}
@@ -66,3 +66,6 @@ func packBT512(kc int, b *float32, ldb int, dst *float32, mask uint64)
 
 //go:noescape
 func packBT256(kc int, b *float32, ldb int, dst *float32, mask uint64)
+
+//go:noescape
+func transBT512(nblk int, b *float32, ldb uintptr, dst *float32)

@@ -25,6 +25,49 @@ var dot512Tab = [5][5]dotFn{
 	{nil, d512_4x1, d512_4x2, d512_4x3, d512_4x4},
 }
 
+// dot256Tab[ma][nb] is the AVX2 A·Bᵀ kernel for an ma×nb tile (ma ≤ 2).
+var dot256Tab = [5][5]dotFn{
+	{},
+	{nil, d256_1x1, d256_1x2, d256_1x3, d256_1x4},
+	{nil, d256_2x1, d256_2x2, d256_2x3, d256_2x4},
+}
+
+// rows256Tab[rowA][mr] is the AVX2 kernel for an mr×16 tile (mr ≤ 6).
+var rows256Tab = [2][7]kernFn{
+	{nil, k256_1x16, k256_2x16, k256_3x16, k256_4x16, k256_5x16, kern256x6},
+	{nil, k256_1x16r, k256_2x16r, k256_3x16r, k256_4x16r, k256_5x16r, kern256x6r},
+}
+
+//go:noescape
+func k256_1x16(k int, a, b, c *float32, sa, sb, ldc uintptr, alpha, beta float32, mask uint64)
+
+//go:noescape
+func k256_2x16(k int, a, b, c *float32, sa, sb, ldc uintptr, alpha, beta float32, mask uint64)
+
+//go:noescape
+func k256_3x16(k int, a, b, c *float32, sa, sb, ldc uintptr, alpha, beta float32, mask uint64)
+
+//go:noescape
+func k256_4x16(k int, a, b, c *float32, sa, sb, ldc uintptr, alpha, beta float32, mask uint64)
+
+//go:noescape
+func k256_5x16(k int, a, b, c *float32, sa, sb, ldc uintptr, alpha, beta float32, mask uint64)
+
+//go:noescape
+func k256_1x16r(k int, a, b, c *float32, sa, sb, ldc uintptr, alpha, beta float32, mask uint64)
+
+//go:noescape
+func k256_2x16r(k int, a, b, c *float32, sa, sb, ldc uintptr, alpha, beta float32, mask uint64)
+
+//go:noescape
+func k256_3x16r(k int, a, b, c *float32, sa, sb, ldc uintptr, alpha, beta float32, mask uint64)
+
+//go:noescape
+func k256_4x16r(k int, a, b, c *float32, sa, sb, ldc uintptr, alpha, beta float32, mask uint64)
+
+//go:noescape
+func k256_5x16r(k int, a, b, c *float32, sa, sb, ldc uintptr, alpha, beta float32, mask uint64)
+
 //go:noescape
 func k512_1x16(k int, a, b, c *float32, sa, sb, ldc uintptr, alpha, beta float32, mask uint64)
 
@@ -168,6 +211,30 @@ func k512_11x32r(k int, a, b, c *float32, sa, sb, ldc uintptr, alpha, beta float
 
 //go:noescape
 func k512_12x32r(k int, a, b, c *float32, sa, sb, ldc uintptr, alpha, beta float32, mask uint64)
+
+//go:noescape
+func d256_1x1(k int, a *float32, lda uintptr, b *float32, ldb uintptr, c *float32, ldc uintptr, alpha, beta float32, kmask uint64)
+
+//go:noescape
+func d256_1x2(k int, a *float32, lda uintptr, b *float32, ldb uintptr, c *float32, ldc uintptr, alpha, beta float32, kmask uint64)
+
+//go:noescape
+func d256_1x3(k int, a *float32, lda uintptr, b *float32, ldb uintptr, c *float32, ldc uintptr, alpha, beta float32, kmask uint64)
+
+//go:noescape
+func d256_1x4(k int, a *float32, lda uintptr, b *float32, ldb uintptr, c *float32, ldc uintptr, alpha, beta float32, kmask uint64)
+
+//go:noescape
+func d256_2x1(k int, a *float32, lda uintptr, b *float32, ldb uintptr, c *float32, ldc uintptr, alpha, beta float32, kmask uint64)
+
+//go:noescape
+func d256_2x2(k int, a *float32, lda uintptr, b *float32, ldb uintptr, c *float32, ldc uintptr, alpha, beta float32, kmask uint64)
+
+//go:noescape
+func d256_2x3(k int, a *float32, lda uintptr, b *float32, ldb uintptr, c *float32, ldc uintptr, alpha, beta float32, kmask uint64)
+
+//go:noescape
+func d256_2x4(k int, a *float32, lda uintptr, b *float32, ldb uintptr, c *float32, ldc uintptr, alpha, beta float32, kmask uint64)
 
 //go:noescape
 func d512_1x1(k int, a *float32, lda uintptr, b *float32, ldb uintptr, c *float32, ldc uintptr, alpha, beta float32, kmask uint64)

@@ -182,7 +182,7 @@ func nativeSgemm(ks *kernelSet, transA, transB bool, m, n, k int, alpha float32,
 	// Split C into t slabs along the longer dimension, in whole tiles.
 	unitM, unitN := ks.mr, ks.nr
 	if ks.useDot(&g) {
-		unitM, unitN = 4, 4
+		unitM, unitN = ks.dm, 4
 	}
 	splitN := n >= m
 	units := (n + unitN - 1) / unitN

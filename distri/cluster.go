@@ -81,7 +81,7 @@ type Cluster struct {
 	opMu         sync.Mutex
 	opSeq        uint64
 	opTimer      *time.Timer
-	ringIn       chan *pb.Chunk
+	ringIn       chan *rawChunk
 	ringInErr    chan error
 	inboundTaken atomic.Bool
 	inboundEOF   chan struct{} // closed when the predecessor ends its stream
@@ -244,7 +244,7 @@ func Join(ctx context.Context, cfg Config) (*Cluster, error) {
 	c.lastSeen = make([]atomic.Int64, c.size)
 	c.doneRank = make([]atomic.Bool, c.size)
 	c.hbStreams = map[int]*hbServerStream{}
-	c.ringIn = make(chan *pb.Chunk, 64)
+	c.ringIn = make(chan *rawChunk, 64)
 	c.ringInErr = make(chan error, 1)
 	c.sendQ = make(chan sendReq, sendQueueCap)
 	c.sendErr = make(chan error, 1)
@@ -669,7 +669,11 @@ func (s *server) Ring(stream pb.Executor_RingServer) error {
 		return status.Errorf(codes.AlreadyExists, "rank %d already has a ring stream from rank %d", c.rank, from)
 	}
 	for {
-		m, err := stream.Recv()
+		m := chunkPool.Get().(*rawChunk)
+		err := stream.RecvMsg(m)
+		if err != nil {
+			chunkPool.Put(m)
+		}
 		if err == io.EOF {
 			close(c.inboundEOF)
 			stream.Send(&pb.RingAck{})
@@ -685,12 +689,17 @@ func (s *server) Ring(stream pb.Executor_RingServer) error {
 		select {
 		case c.ringIn <- m:
 		case <-c.failed:
+			m.release()
 			return status.Error(codes.Aborted, c.Err().Error())
 		case <-c.hbStop:
+			m.release()
 			return nil
 		}
 	}
 }
+
+// chunkPool recycles received chunk headers (their data is gRPC's).
+var chunkPool = sync.Pool{New: func() any { return new(rawChunk) }}
 
 // coordinator is rank 0's rendezvous state.
 type coordinator struct {

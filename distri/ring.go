@@ -87,19 +87,28 @@ func f32view(data []byte) []float32 {
 
 func (f *f32buf) add(off int, data []byte, div int) {
 	dst := f.b[off : off+len(data)/4]
-	if src := f32view(data); src != nil {
+	src := f32view(data)
+	switch {
+	case src != nil && div > 0:
+		d := float32(div)
+		src = src[:len(dst)]
+		for i := range dst {
+			dst[i] = (dst[i] + src[i]) / d
+		}
+	case src != nil:
+		src = src[:len(dst)]
 		for i := range dst {
 			dst[i] += src[i]
 		}
-	} else {
+	default:
 		for i := range dst {
 			dst[i] += math.Float32frombits(binary.LittleEndian.Uint32(data[4*i:]))
 		}
-	}
-	if div > 0 {
-		d := float32(div)
-		for i := range dst {
-			dst[i] /= d
+		if div > 0 {
+			d := float32(div)
+			for i := range dst {
+				dst[i] /= d
+			}
 		}
 	}
 }
@@ -172,7 +181,7 @@ func (c *Cluster) connectRing(ctx interface {
 		return err
 	}
 	sctx := metadata.AppendToOutgoingContext(c.ctx, rankKey, strconv.Itoa(c.rank))
-	st, err := pb.NewExecutorClient(conn).Ring(sctx, grpc.WaitForReady(true))
+	st, err := pb.NewExecutorClient(conn).Ring(sctx, grpc.WaitForReady(true), grpc.CallContentSubtype(rawCodecName))
 	if err != nil {
 		return fmt.Errorf("distri: rank %d: ring stream to rank %d on %s: %v", c.rank, next, c.peers[next].Host, errText(err))
 	}
@@ -371,7 +380,7 @@ func (c *Cluster) runOp(b opBuf, mean bool) error {
 	defer c.opTimer.Stop()
 	es := b.elemBytes()
 	for got := 0; got < expected; got++ {
-		var m *pb.Chunk
+		var m *rawChunk
 		select {
 		case m = <-c.ringIn:
 		case err := <-c.ringInErr:
@@ -385,23 +394,26 @@ func (c *Cluster) runOp(b opBuf, mean bool) error {
 			return c.Err()
 		}
 		want := min(chunk, hi-cur)
-		if m.Op != op || int(m.Step) != step || m.Offset != uint64(cur) || len(m.Data) != want*es {
+		if m.op != op || int(m.step) != step || m.offset != uint64(cur) || len(m.data) != want*es {
 			c.fail(fmt.Errorf("distri: rank %d: ring protocol error from rank %d: got operation %d step %d offset %d (%d bytes), want operation %d step %d offset %d (%d bytes); executors disagree on the sequence or sizes of collective operations (different nets?)",
-				r, prev, m.Op, m.Step, m.Offset, len(m.Data), op, step, cur, want*es))
+				r, prev, m.op, m.step, m.offset, len(m.data), op, step, cur, want*es))
+			m.release()
 			return c.Err()
 		}
 		switch {
 		case step < N-2:
-			b.add(cur, m.Data, 0)
+			b.add(cur, m.data, 0)
 		case step == N-2:
 			div := 0
 			if mean {
 				div = N
 			}
-			b.add(cur, m.Data, div)
+			b.add(cur, m.data, div)
 		default:
-			b.set(cur, m.Data)
+			b.set(cur, m.data)
 		}
+		m.release()
+		chunkPool.Put(m)
 		if step < lastStep {
 			c.sendQ <- sendReq{kind: sendData, op: op, step: uint32(step + 1), off: cur, n: want, src: b}
 		}

@@ -60,6 +60,8 @@ type Convolution struct {
 	mg            int // num_output / group
 	colSize       int
 	cols          [][]float32 // per participant slot
+	pads          [][]float32 // per slot: zero-bordered image copy (unit stride with padding)
+	unitStride    bool        // im2colS1/col2imS1 apply
 	// colCache keeps every image's column matrix from Forward for
 	// Backward (the weight gradient needs the same im2col), when the
 	// batch's columns fit in convCacheMax floats and there is one bottom.
@@ -254,11 +256,16 @@ func (l *Convolution) Reshape(bottom, top []*Blob) error {
 	for _, t := range top {
 		t.Reshape(l.topShapeBuffer...)
 	}
+	l.unitStride = isUnitStride(&l.geom)
 	l.colSize = 0
 	if !l.is1x1 {
 		l.colSize = l.geom.ColSize()
 	}
 	l.ensureScratch(effectiveThreads(l.threads))
+	for _, p := range l.pads {
+		// The geometry may have moved the border: zero it all again.
+		clear(p)
+	}
 	l.cacheOf = nil
 	if l.cacheCols && l.colSize > 0 && len(bottom) == 1 && l.num*l.colSize <= convCacheMax {
 		l.colCache = growF32(l.colCache, l.num*l.colSize)
@@ -281,8 +288,19 @@ func (l *Convolution) ensureScratch(parts int) {
 	for len(l.cols) < parts {
 		l.cols = append(l.cols, nil)
 	}
+	for len(l.pads) < parts {
+		l.pads = append(l.pads, nil)
+	}
+	np := 0
+	if l.unitStride {
+		np = paddedSize(&l.geom)
+	}
 	for i := range l.cols {
 		l.cols[i] = growF32(l.cols[i], l.colSize)
+		if len(l.pads[i]) != np {
+			// Fresh (zeroed) memory: im2colS1 relies on a zero border.
+			l.pads[i] = make([]float32, np)
+		}
 	}
 }
 
@@ -322,15 +340,15 @@ func (j *convFwdJob) runTask(slot, n int) {
 	if l.colCache != nil {
 		col = l.colCache[n*l.colSize : (n+1)*l.colSize]
 	}
-	l.forwardImage(j.in[n*l.inDim:(n+1)*l.inDim], j.out[n*l.outDim:(n+1)*l.outDim], col)
+	l.forwardImage(j.in[n*l.inDim:(n+1)*l.inDim], j.out[n*l.outDim:(n+1)*l.outDim], col, l.pads[slot])
 }
 
 // forwardImage computes out = W * im2col(in) + bias for one image.
-func (l *Convolution) forwardImage(in, out, col []float32) {
+func (l *Convolution) forwardImage(in, out, col, pad []float32) {
 	if l.is1x1 {
 		col = in
 	} else {
-		im2colFast(&l.geom, in, col)
+		l.im2col(in, col, pad)
 	}
 	wg := l.mg * l.kDim
 	cg := l.kDim * l.outSpatial
@@ -431,14 +449,14 @@ func (j *convBwdJob) runTask(slot, blk int) {
 		if j.cached {
 			cachedCol = l.colCache[n*l.colSize : (n+1)*l.colSize]
 		}
-		l.backwardImage(dOut, j.in[n*l.inDim:(n+1)*l.inDim], dIn, col, cachedCol, wd)
+		l.backwardImage(dOut, j.in[n*l.inDim:(n+1)*l.inDim], dIn, col, cachedCol, l.pads[slot], wd)
 	}
 }
 
 // backwardImage accumulates wd += dOut * im2col(in)^T and, when dIn is not
 // nil, writes dIn = col2im(W^T * dOut) for one image. col is scratch;
 // cachedCol, when not nil, already holds im2col(in).
-func (l *Convolution) backwardImage(dOut, in, dIn, col, cachedCol, wd []float32) {
+func (l *Convolution) backwardImage(dOut, in, dIn, col, cachedCol, pad, wd []float32) {
 	wg := l.mg * l.kDim
 	cg := l.kDim * l.outSpatial
 	og := l.mg * l.outSpatial
@@ -447,7 +465,7 @@ func (l *Convolution) backwardImage(dOut, in, dIn, col, cachedCol, wd []float32)
 	case l.is1x1:
 		src = in
 	case src == nil:
-		im2colFast(&l.geom, in, col)
+		l.im2col(in, col, pad)
 		src = col
 	}
 	for g := 0; g < l.group; g++ {
@@ -468,6 +486,19 @@ func (l *Convolution) backwardImage(dOut, in, dIn, col, cachedCol, wd []float32)
 			w[g*wg:(g+1)*wg], dOut[g*og:(g+1)*og], 0, dCol[g*cg:(g+1)*cg])
 	}
 	if !l.is1x1 {
-		col2imFast(&l.geom, col, dIn)
+		if l.unitStride {
+			col2imS1(&l.geom, col, dIn, pad)
+		} else {
+			col2imFast(&l.geom, col, dIn)
+		}
 	}
+}
+
+// im2col picks the unit-stride form when it applies.
+func (l *Convolution) im2col(in, col, pad []float32) {
+	if l.unitStride {
+		im2colS1(&l.geom, in, col, pad)
+		return
+	}
+	im2colFast(&l.geom, in, col)
 }

@@ -45,11 +45,15 @@ func im2colFast(g *blas.ConvGeom, data, col []float32) {
 						clear(row)
 						continue
 					}
-					clear(row[:x0])
-					clear(row[x1:])
+					if x0 > 0 {
+						clear(row[:x0])
+					}
+					if x1 < ow {
+						clear(row[x1:])
+					}
 					src := plane[iy*w : (iy+1)*w]
 					if sw == 1 {
-						copy(row[x0:x1], src[x0+off:x1+off])
+						copyShort(row[x0:x1], src[x0+off:x1+off])
 						continue
 					}
 					dst := row[x0:x1]
@@ -89,11 +93,7 @@ func col2imFast(g *blas.ConvGeom, col, data []float32) {
 					dst := plane[iy*w : (iy+1)*w]
 					src := row[x0:x1]
 					if sw == 1 {
-						d := dst[x0+off : x1+off]
-						d = d[:len(src)]
-						for x, v := range src {
-							d[x] += v
-						}
+						addShort(dst[x0+off:x1+off], src)
 						continue
 					}
 					ix := x0*sw + off
@@ -102,6 +102,201 @@ func col2imFast(g *blas.ConvGeom, col, data []float32) {
 						ix += sw
 					}
 				}
+			}
+		}
+	}
+}
+
+// copyShort is copy for the short rows of small images (LeNet's conv2:
+// 8 floats), where a call to memmove costs more than the move: whole
+// 8-float blocks move as arrays (two vector moves each).
+func copyShort(d, s []float32) {
+	s = s[:len(d)]
+	for len(d) >= 8 {
+		*(*[8]float32)(d) = *(*[8]float32)(s)
+		d, s = d[8:], s[8:]
+	}
+	for x := range d {
+		d[x] = s[x]
+	}
+}
+
+// addShort adds s into d (same length), 8 floats per step.
+func addShort(d, s []float32) {
+	d = d[:len(s)]
+	for len(s) >= 8 {
+		dd, ss := (*[8]float32)(d), (*[8]float32)(s)
+		dd[0] += ss[0]
+		dd[1] += ss[1]
+		dd[2] += ss[2]
+		dd[3] += ss[3]
+		dd[4] += ss[4]
+		dd[5] += ss[5]
+		dd[6] += ss[6]
+		dd[7] += ss[7]
+		d, s = d[8:], s[8:]
+	}
+	for x, v := range s {
+		d[x] += v
+	}
+}
+
+// Stride 1, dilation 1 (every layer of LeNet and CIFAR-10): the image is
+// first copied into a zero-bordered buffer when there is padding, after
+// which every column-matrix row segment is a straight copy of outW floats
+// at a fixed stride, with no bounds logic at all. The row loops are
+// specialised for LeNet's and CIFAR-10's widths (8, 16, 24, 32), where a
+// fixed-size array copy beats both memmove and a generic loop.
+
+// isUnitStride reports whether g can use im2colS1/col2imS1.
+func isUnitStride(g *blas.ConvGeom) bool {
+	return g.StrideH == 1 && g.StrideW == 1 && g.DilationH == 1 && g.DilationW == 1
+}
+
+// paddedSize is the size of the zero-bordered copy of an image (0 when
+// there is no padding: the image itself is used).
+func paddedSize(g *blas.ConvGeom) int {
+	if g.PadH == 0 && g.PadW == 0 {
+		return 0
+	}
+	return g.Channels * (g.Height + 2*g.PadH) * (g.Width + 2*g.PadW)
+}
+
+// padImage copies data into pad with a zero border; pad's border must
+// already be zero (it is never written otherwise).
+func padImage(g *blas.ConvGeom, data, pad []float32) {
+	h, w := g.Height, g.Width
+	wp := w + 2*g.PadW
+	hp := h + 2*g.PadH
+	for c := 0; c < g.Channels; c++ {
+		src := data[c*h*w : (c+1)*h*w]
+		dst := pad[c*hp*wp : (c+1)*hp*wp]
+		for y := 0; y < h; y++ {
+			o := (y+g.PadH)*wp + g.PadW
+			copy(dst[o:o+w], src[y*w:(y+1)*w])
+		}
+	}
+}
+
+// im2colS1 is im2colFast for unit stride and dilation. pad is scratch of
+// paddedSize(g) floats with a zero border.
+func im2colS1(g *blas.ConvGeom, data, col, pad []float32) {
+	src, hp, wp := data, g.Height, g.Width
+	if len(pad) > 0 {
+		padImage(g, data, pad)
+		src, hp, wp = pad, g.Height+2*g.PadH, g.Width+2*g.PadW
+	}
+	oh, ow := g.OutH(), g.OutW()
+	i := 0
+	for c := 0; c < g.Channels; c++ {
+		plane := src[c*hp*wp : (c+1)*hp*wp]
+		for ky := 0; ky < g.KernelH; ky++ {
+			for kx := 0; kx < g.KernelW; kx++ {
+				copyRows(col[i:i+oh*ow], plane[ky*wp+kx:], oh, ow, wp)
+				i += oh * ow
+			}
+		}
+	}
+}
+
+// copyRows copies n rows of w floats, src rows stride apart, into dst.
+func copyRows(dst, src []float32, n, w, stride int) {
+	switch w {
+	case 8:
+		for y := 0; y < n; y++ {
+			*(*[8]float32)(dst[y*8:]) = *(*[8]float32)(src[y*stride:])
+		}
+	case 16:
+		for y := 0; y < n; y++ {
+			*(*[16]float32)(dst[y*16:]) = *(*[16]float32)(src[y*stride:])
+		}
+	case 24:
+		for y := 0; y < n; y++ {
+			*(*[24]float32)(dst[y*24:]) = *(*[24]float32)(src[y*stride:])
+		}
+	case 32:
+		for y := 0; y < n; y++ {
+			*(*[32]float32)(dst[y*32:]) = *(*[32]float32)(src[y*stride:])
+		}
+	default:
+		for y := 0; y < n; y++ {
+			copy(dst[y*w:(y+1)*w], src[y*stride:y*stride+w])
+		}
+	}
+}
+
+// col2imS1 is col2imFast for unit stride and dilation: it accumulates into
+// the zero-bordered scratch pad (when there is padding) and copies the
+// interior out, so the sums need no bounds logic either.
+func col2imS1(g *blas.ConvGeom, col, data, pad []float32) {
+	dst, hp, wp := data, g.Height, g.Width
+	if len(pad) > 0 {
+		dst, hp, wp = pad, g.Height+2*g.PadH, g.Width+2*g.PadW
+	}
+	clear(dst[:g.Channels*hp*wp])
+	oh, ow := g.OutH(), g.OutW()
+	i := 0
+	for c := 0; c < g.Channels; c++ {
+		plane := dst[c*hp*wp : (c+1)*hp*wp]
+		for ky := 0; ky < g.KernelH; ky++ {
+			for kx := 0; kx < g.KernelW; kx++ {
+				addRows(plane[ky*wp+kx:], col[i:i+oh*ow], oh, ow, wp)
+				i += oh * ow
+			}
+		}
+	}
+	if len(pad) == 0 {
+		return
+	}
+	h, w := g.Height, g.Width
+	for c := 0; c < g.Channels; c++ {
+		for y := 0; y < h; y++ {
+			o := c*hp*wp + (y+g.PadH)*wp + g.PadW
+			copy(data[(c*h+y)*w:(c*h+y+1)*w], pad[o:o+w])
+		}
+	}
+	// The border took sums of padding positions: zero it again for the
+	// next im2colS1, which relies on it.
+	clearBorder(g, pad)
+}
+
+// clearBorder zeroes the border of a padded buffer.
+func clearBorder(g *blas.ConvGeom, pad []float32) {
+	h, w := g.Height, g.Width
+	hp, wp := h+2*g.PadH, w+2*g.PadW
+	for c := 0; c < g.Channels; c++ {
+		plane := pad[c*hp*wp : (c+1)*hp*wp]
+		clear(plane[:g.PadH*wp])
+		clear(plane[(g.PadH+h)*wp:])
+		for y := g.PadH; y < g.PadH+h; y++ {
+			clear(plane[y*wp : y*wp+g.PadW])
+			clear(plane[y*wp+g.PadW+w : (y+1)*wp])
+		}
+	}
+}
+
+// addRows adds n rows of w floats from src into dst rows stride apart.
+func addRows(dst, src []float32, n, w, stride int) {
+	switch w {
+	case 8:
+		for y := 0; y < n; y++ {
+			d, s := (*[8]float32)(dst[y*stride:]), (*[8]float32)(src[y*8:])
+			for k := range d {
+				d[k] += s[k]
+			}
+		}
+	case 16:
+		for y := 0; y < n; y++ {
+			d, s := (*[16]float32)(dst[y*stride:]), (*[16]float32)(src[y*16:])
+			for k := range d {
+				d[k] += s[k]
+			}
+		}
+	default:
+		for y := 0; y < n; y++ {
+			d, s := dst[y*stride:y*stride+w], src[y*w:(y+1)*w]
+			for k := range d {
+				d[k] += s[k]
 			}
 		}
 	}

@@ -2,6 +2,7 @@ package layers
 
 import (
 	"math"
+	"unsafe"
 
 	"github.com/cos-project/cos/prototxt/caffepb"
 )
@@ -256,75 +257,140 @@ func spans(dst []poolSpan, out, in, k, pad, stride int) []poolSpan {
 	return dst
 }
 
-func (l *Pooling) maxPlane(in, out []float32, mask []int32) {
+// MAX pooling compares order keys instead of floats: floatKey maps a
+// float's bits to an int32 whose signed order is the floats' order, so a
+// window is scanned with integer compares and conditional moves (Go's
+// float max builtin is nine instructions; this is about four, and the
+// 2x2 pooling of LeNet's conv1 was the largest non-gemm cost of a step).
+// The rule is Caffe's: strictly greater wins, so the first maximum in
+// row-major order keeps the index. Differences from comparing floats only
+// concern values Caffe's compare handles arbitrarily: -0 ranks below +0,
+// a NaN with the sign bit clear ranks above +Inf (so it propagates) and
+// one with the sign bit set below -Inf.
+
+// floatKey is the order key of float bits b; it is its own inverse.
+func floatKey(b uint32) int32 {
+	return int32(b ^ uint32(int32(b)>>31)&0x7fffffff)
+}
+
+// noMaxKey is the key of -FLT_MAX, Caffe's value for an empty window.
+var noMaxKey = floatKey(math.Float32bits(-math.MaxFloat32))
+
+// asBits views float32s as their bits (no copy).
+func asBits(s []float32) []uint32 {
+	if len(s) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*uint32)(unsafe.Pointer(&s[0])), len(s))
+}
+
+func (l *Pooling) maxPlane(inF, outF []float32, mask []int32) {
+	in, out := asBits(inF), asBits(outF)
 	w := l.width
 	for y, r := range l.rows {
 		orow, mrow := out[y*l.outW:(y+1)*l.outW], mask[y*l.outW:(y+1)*l.outW]
 		if r.hi-r.lo == 2 && l.kw == 2 {
-			// LeNet's 2x2 windows: both rows at once, no inner loops.
-			r0, r1 := in[r.lo*w:(r.lo+1)*w], in[(r.lo+1)*w:(r.lo+2)*w]
-			for x, c := range l.cols {
-				if c.hi-c.lo != 2 {
-					orow[x], mrow[x] = maxWindow(in, w, r, c)
-					continue
-				}
-				// Same rule as maxWindow: strictly greater wins, in
-				// row-major order, NaN propagates through max.
-				best := float32(-math.MaxFloat32)
-				arg := int32(-1)
-				b0 := int32(r.lo*w + c.lo)
-				v := r0[c.lo]
-				if v > best {
-					arg = b0
-				}
-				best = max(best, v)
-				v = r0[c.lo+1]
-				if v > best {
-					arg = b0 + 1
-				}
-				best = max(best, v)
-				v = r1[c.lo]
-				if v > best {
-					arg = b0 + int32(w)
-				}
-				best = max(best, v)
-				v = r1[c.lo+1]
-				if v > best {
-					arg = b0 + int32(w) + 1
-				}
-				best = max(best, v)
-				orow[x], mrow[x] = best, arg
-			}
+			maxRow2x2(orow, mrow, in, w, r, l.cols)
+		} else {
+			maxRow(orow, mrow, in, w, r, l.cols)
+		}
+	}
+}
+
+// maxRow2x2 pools one output row of 2x2 windows (LeNet's): both input
+// rows at once, no inner loops. Small separate functions keep every
+// variable in a register.
+func maxRow2x2(orow []uint32, mrow []int32, in []uint32, w int, r poolSpan, cols []poolSpan) {
+	r0, r1 := in[r.lo*w:(r.lo+1)*w], in[(r.lo+1)*w:(r.lo+2)*w]
+	orow = orow[:len(cols)]
+	mrow = mrow[:len(cols)]
+	w32 := int32(w)
+	for x, c := range cols {
+		if c.hi-c.lo != 2 {
+			orow[x], mrow[x] = maxWindow(in, w, r, c)
 			continue
 		}
-		for x, c := range l.cols {
-			orow[x], mrow[x] = maxWindow(in, w, r, c)
+		b0 := int32(r.lo*w + c.lo)
+		best, arg := noMaxKey, int32(-1)
+		if k := floatKey(r0[c.lo]); k > best {
+			best, arg = k, b0
 		}
+		if k := floatKey(r0[c.lo+1]); k > best {
+			best, arg = k, b0+1
+		}
+		if k := floatKey(r1[c.lo]); k > best {
+			best, arg = k, b0+w32
+		}
+		if k := floatKey(r1[c.lo+1]); k > best {
+			best, arg = k, b0+w32+1
+		}
+		orow[x], mrow[x] = uint32(floatKey(uint32(best))), arg
 	}
 }
 
-// maxWindow returns the maximum of one window and its index (h*W + w).
-func maxWindow(in []float32, w int, r, c poolSpan) (float32, int32) {
-	best := float32(-math.MaxFloat32)
-	arg := int32(-1)
+// maxRow pools one output row of any windows. The row holds the running
+// maxima (as keys until the end), updated one input row at a time, so
+// each window is visited in row-major order while the compare chains of
+// neighbouring windows stay short and independent.
+func maxRow(orow []uint32, mrow []int32, in []uint32, w int, r poolSpan, cols []poolSpan) {
+	orow = orow[:len(cols)]
+	mrow = mrow[:len(cols)]
+	for x := range orow {
+		orow[x] = uint32(noMaxKey)
+		mrow[x] = -1
+	}
+	for h := r.lo; h < r.hi; h++ {
+		src := in[h*w : (h+1)*w]
+		base := int32(h * w)
+		for x, c := range cols {
+			if c.hi-c.lo == 3 {
+				// CIFAR-10's 3x3 windows, unrolled like maxRow2x2.
+				best, arg := int32(orow[x]), mrow[x]
+				s := src[c.lo : c.lo+3]
+				i := base + int32(c.lo)
+				if k := floatKey(s[0]); k > best {
+					best, arg = k, i
+				}
+				if k := floatKey(s[1]); k > best {
+					best, arg = k, i+1
+				}
+				if k := floatKey(s[2]); k > best {
+					best, arg = k, i+2
+				}
+				orow[x], mrow[x] = uint32(best), arg
+				continue
+			}
+			for i := c.lo; i < c.hi; i++ {
+				// Unconditional stores of locals, so the compiler emits
+				// conditional moves, not a branch that real data
+				// mispredicts.
+				k, best, arg := floatKey(src[i]), int32(orow[x]), mrow[x]
+				if k > best {
+					best, arg = k, base+int32(i)
+				}
+				orow[x], mrow[x] = uint32(best), arg
+			}
+		}
+	}
+	for x, k := range orow {
+		orow[x] = uint32(floatKey(k))
+	}
+}
+
+// maxWindow returns the maximum (as float bits) of one window and its
+// index (h*W + w).
+func maxWindow(in []uint32, w int, r, c poolSpan) (uint32, int32) {
+	best, arg := noMaxKey, int32(-1)
 	for h := r.lo; h < r.hi; h++ {
 		base := h*w + c.lo
-		for i, v := range in[base : h*w+c.hi] {
-			// Strictly greater: the first maximum wins ties, as in
-			// Caffe. Written as a lone assignment plus the max builtin
-			// so the compiler emits conditional moves: on real data the
-			// branch mispredicts and costs twice the time. (Unlike
-			// Caffe, a NaN in the window propagates.)
-			idx := int32(base + i)
-			if v > best {
-				arg = idx
+		for i, b := range in[base : h*w+c.hi] {
+			if k := floatKey(b); k > best {
+				best, arg = k, int32(base+i)
 			}
-			best = max(best, v)
 		}
 	}
-	return best, arg
+	return uint32(floatKey(uint32(best))), arg
 }
-
 func (l *Pooling) avePlane(in, out []float32) {
 	w := l.width
 	for y, r := range l.rows {

@@ -22,12 +22,17 @@ func Register(typ string, c Constructor) {
 	registry[typ] = c
 }
 
-// Lookup returns the constructor of a type, or an error listing the known types.
+// Lookup returns the constructor of a type, or an error: for a Caffe type cos
+// does not implement, one saying so with what to do instead; otherwise one
+// listing the known types.
 func Lookup(typ string) (Constructor, error) {
 	registryMu.RLock()
 	defer registryMu.RUnlock()
 	if c, ok := registry[typ]; ok {
 		return c, nil
+	}
+	if hint, ok := unsupported[typ]; ok {
+		return nil, fmt.Errorf("layer type %q is valid Caffe but not supported by cos: %s", typ, hint)
 	}
 	return nil, fmt.Errorf("unknown layer type %q (known types: %v)", typ, typesLocked())
 }

@@ -130,6 +130,31 @@ func layerLabel(lp *caffepb.LayerParameter, i int) string {
 	return fmt.Sprintf("#%d (unnamed %s)", i, lp.GetType())
 }
 
+// checkTypes reports every layer whose type cos cannot build in one error,
+// so that a user porting a net learns all at once what needs replacing
+// (an LRCN net, say, has Embed and several LSTM layers), not one per run.
+func checkTypes(filtered *caffepb.NetParameter) error {
+	var first error
+	var others []string
+	for i, lp := range filtered.GetLayer() {
+		if lp.GetType() == "" {
+			continue // reported, with its position, by wire
+		}
+		if _, err := layers.Lookup(lp.GetType()); err != nil {
+			label := layerLabel(lp, i)
+			if first == nil {
+				first = fmt.Errorf("layer %s: %w", label, err)
+				continue
+			}
+			others = append(others, fmt.Sprintf("%s (%s)", label, lp.GetType()))
+		}
+	}
+	if first != nil && len(others) > 0 {
+		return fmt.Errorf("%w; other layers of types cos cannot build: %s", first, strings.Join(others, ", "))
+	}
+	return first
+}
+
 // wire is the first pass: it creates the layers, resolves every bottom to
 // the top it reads, checks names, settles loss weights and counts the
 // readers of every top (a loss counts as a reader, as in Caffe's
@@ -139,6 +164,9 @@ func (n *Net) wire(filtered *caffepb.NetParameter) ([]*proto1, map[srcRef]int, e
 	last := map[string]srcRef{}     // blob name -> its latest producer
 	producer := map[string]string{} // blob name -> first producing layer, for messages
 	consumers := map[srcRef]int{}
+	if err := checkTypes(filtered); err != nil {
+		return nil, nil, err
+	}
 	for i, lp := range filtered.GetLayer() {
 		label := layerLabel(lp, i)
 		if lp.GetType() == "" {

@@ -306,7 +306,15 @@ func (s *Solver) netParams(np *caffepb.NetParameter) (train *caffepb.NetParamete
 		return nil, nil, nil, fmt.Errorf("%d test nets but %d test_iter values (one per test net)", len(tests), nIter)
 	}
 	if len(tests) > 0 && sp.GetTestInterval() <= 0 {
-		return nil, nil, nil, fmt.Errorf("test_iter is set but test_interval is not (> 0)")
+		// CaffeOnSpark's own examples (bvlc_reference_solver, lrcn_solver)
+		// switch testing off with "test_iter: 0" and "test_interval: 0",
+		// which stock Caffe rejects. Such test nets would never run, so
+		// they are not built (nor their TEST data sources opened).
+		if !allZero(sp.TestIter) {
+			return nil, nil, nil, fmt.Errorf("test_iter is set but test_interval is not (> 0)")
+		}
+		s.logf("test_interval is 0 and every test_iter is 0: no testing")
+		return train, nil, nil, nil
 	}
 	if len(sp.TestState) > 0 {
 		if len(sp.TestState) != len(tests) {
@@ -321,6 +329,16 @@ func (s *Solver) netParams(np *caffepb.NetParameter) (train *caffepb.NetParamete
 		s.testIter = append(s.testIter, int(n))
 	}
 	return train, tests, states, nil
+}
+
+// allZero reports whether every test_iter value is 0.
+func allZero(iters []int32) bool {
+	for _, n := range iters {
+		if n != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Solver) paramsReady(ps []*net.Param) {

@@ -667,6 +667,28 @@ func TestNewErrors(t *testing.T) {
 	}
 }
 
+// "test_iter: 0" with "test_interval: 0" (how CaffeOnSpark's own example
+// solvers switch testing off) trains without test nets instead of failing;
+// a nonzero test_iter without an interval is still an error.
+func TestZeroTestIterWithoutInterval(t *testing.T) {
+	var log logBuf
+	s := newSolver(t, `base_lr: 0.1 lr_policy: "fixed" max_iter: 3 test_iter: 0 test_interval: 0
+		test_state { stage: "never" } snapshot_after_train: false`, 10, Options{Logf: log.logf})
+	if n := len(s.TestNets()); n != 0 {
+		t.Fatalf("%d test nets built, want none", n)
+	}
+	if err := s.Solve(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if s.Iter() != 3 || log.count("Testing net") != 0 || log.count("no testing") != 1 {
+		t.Errorf("iter %d, %d test lines, %d notes", s.Iter(), log.count("Testing net"), log.count("no testing"))
+	}
+	_, err := New(solverParam(t, `base_lr: 0.1 lr_policy: "fixed" test_iter: 0 test_iter: 2`), tinyNetParam(t, 10), Options{Sources: opener})
+	if err == nil || !strings.Contains(err.Error(), "test_interval") {
+		t.Errorf("test_iter 0 and 2 without test_interval: %v", err)
+	}
+}
+
 // Cancelling the context stops after the current iteration and snapshots.
 func TestSolveCancel(t *testing.T) {
 	dir := t.TempDir()

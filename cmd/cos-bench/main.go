@@ -12,7 +12,11 @@
 //	lenet layer=conv1 type=Convolution fwd_ms=0.301 bwd_ms=0.402 gflop=0.111 ...
 //
 // ms/iter is the median over runs of each run's mean; per-layer times are
-// means over every timed iteration. GFLOP counts only the gemm work of
+// means over every timed iteration; update_ms is the mean iteration minus
+// the layers' forward and backward (solver update and bookkeeping).
+// cpu_ms/iter is the process's CPU time per iteration: on a machine shared
+// with other work it shows what the step costs when wall time cannot
+// (with T threads, ms/iter ≈ cpu_ms/iter / T at best). GFLOP counts only the gemm work of
 // Convolution and InnerProduct layers (2·M·N·K per product: forward, weight
 // gradient, and bottom gradient when the net needs it).
 package main
@@ -30,6 +34,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -224,6 +229,7 @@ func benchNet(path string, c config, out io.Writer) error {
 	var ms0, ms1 runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&ms0)
+	cpu0 := processCPU()
 	for r := range perRun {
 		t0 := time.Now()
 		if err := s.Step(ctx, c.iters); err != nil {
@@ -231,8 +237,15 @@ func benchNet(path string, c config, out io.Writer) error {
 		}
 		perRun[r] = float64(time.Since(t0).Microseconds()) / 1e3 / float64(c.iters)
 	}
+	cpu1 := processCPU()
 	runtime.ReadMemStats(&ms1)
 	total := c.runs * c.iters
+	cpuMS := float64(cpu1-cpu0) / 1e6 / float64(total)
+	var sum float64
+	for _, v := range perRun {
+		sum += v
+	}
+	mean := sum / float64(len(perRun))
 	allocs := float64(ms1.Mallocs-ms0.Mallocs) / float64(total)
 	sorted := slices.Clone(perRun)
 	slices.Sort(sorted)
@@ -254,9 +267,9 @@ func benchNet(path string, c config, out io.Writer) error {
 	if len(inputs) > 0 {
 		batch = inputs[0].shape[0]
 	}
-	fmt.Fprintf(out, "%s batch=%d impl=%s threads=%d iters=%d runs=%d ms/iter=%.3f min=%.3f max=%.3f fwd_ms=%.3f bwd_ms=%.3f update_ms=%.3f gflop/iter=%.4f gflops=%.1f allocs/iter=%.2f load=%s\n",
-		name, batch, blas.Impl(), blas.Threads(), c.iters, c.runs, med, sorted[0], sorted[len(sorted)-1],
-		fwd, bwd, max(0, sorted[0]-fwd-bwd), gflop, gflop/(med/1e3), allocs, loadAvg())
+	fmt.Fprintf(out, "%s batch=%d impl=%s threads=%d iters=%d runs=%d ms/iter=%.3f min=%.3f max=%.3f cpu_ms/iter=%.3f fwd_ms=%.3f bwd_ms=%.3f update_ms=%.3f gflop/iter=%.4f gflops=%.1f allocs/iter=%.2f load=%s\n",
+		name, batch, blas.Impl(), blas.Threads(), c.iters, c.runs, med, sorted[0], sorted[len(sorted)-1], cpuMS,
+		fwd, bwd, max(0, mean-fwd-bwd), gflop, gflop/(med/1e3), allocs, loadAvg())
 	if c.layers {
 		for i, t := range tm {
 			f, b := ms(t.Forward, total), ms(t.Backward, total)
@@ -458,4 +471,13 @@ func fillInputs(n *net.Net, specs []inputSpec, classes int) error {
 		}
 	}
 	return nil
+}
+
+// processCPU is the user+system CPU time of the process so far, in ns.
+func processCPU() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
 }

@@ -7101,14 +7101,17 @@ func (x *PReLUParameter) GetChannelShared() bool {
 
 // CaffeOnSpark's "CoSData" layer: one entry per top blob. CaffeOnSpark's
 // proto was not available to check; names follow its examples and its
-// Scala/C++ accessors, all field numbers here are cos choices.
+// Scala/C++ accessors (CoSDataParameter.TopBlob, getTranspose,
+// getDataframeFormat), all field numbers here are cos choices.
 type CoSDataParameter struct {
-	state         protoimpl.MessageState  `protogen:"open.v1"`
-	Source        *string                 `protobuf:"bytes,1,opt,name=source" json:"source,omitempty"`
-	BatchSize     *uint32                 `protobuf:"varint,2,opt,name=batch_size,json=batchSize" json:"batch_size,omitempty"`
-	Top           []*CoSDataParameter_Top `protobuf:"bytes,3,rep,name=top" json:"top,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state     protoimpl.MessageState      `protogen:"open.v1"`
+	Source    *string                     `protobuf:"bytes,1,opt,name=source" json:"source,omitempty"`
+	BatchSize *uint32                     `protobuf:"varint,2,opt,name=batch_size,json=batchSize" json:"batch_size,omitempty"`
+	Top       []*CoSDataParameter_TopBlob `protobuf:"bytes,3,rep,name=top" json:"top,omitempty"`
+	// Spark DataFrame reader format ("parquet" when unset).
+	DataframeFormat *string `protobuf:"bytes,4,opt,name=dataframe_format,json=dataframeFormat" json:"dataframe_format,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *CoSDataParameter) Reset() {
@@ -7155,11 +7158,18 @@ func (x *CoSDataParameter) GetBatchSize() uint32 {
 	return 0
 }
 
-func (x *CoSDataParameter) GetTop() []*CoSDataParameter_Top {
+func (x *CoSDataParameter) GetTop() []*CoSDataParameter_TopBlob {
 	if x != nil {
 		return x.Top
 	}
 	return nil
+}
+
+func (x *CoSDataParameter) GetDataframeFormat() string {
+	if x != nil && x.DataframeFormat != nil {
+		return *x.DataframeFormat
+	}
+	return ""
 }
 
 // V1: `layers { type: CONVOLUTION ... }`.
@@ -7914,7 +7924,7 @@ func (x *V0LayerParameter) GetHdf5OutputParam() *HDF5OutputParameter {
 	return nil
 }
 
-type CoSDataParameter_Top struct {
+type CoSDataParameter_TopBlob struct {
 	state          protoimpl.MessageState     `protogen:"open.v1"`
 	Name           *string                    `protobuf:"bytes,1,opt,name=name" json:"name,omitempty"`
 	Type           *CoSDataParameter_DataType `protobuf:"varint,2,opt,name=type,enum=caffe.CoSDataParameter_DataType" json:"type,omitempty"`
@@ -7926,32 +7936,36 @@ type CoSDataParameter_Top struct {
 	OutChannels    *int32                     `protobuf:"varint,8,opt,name=out_channels,json=outChannels,def=0" json:"out_channels,omitempty"`
 	OutHeight      *int32                     `protobuf:"varint,9,opt,name=out_height,json=outHeight,def=0" json:"out_height,omitempty"`
 	OutWidth       *int32                     `protobuf:"varint,10,opt,name=out_width,json=outWidth,def=0" json:"out_width,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Lay a 1-axis sample out as (sample length × batch) instead of
+	// (batch × sample length), as LSTM inputs expect; needs sample_num_axes 1.
+	Transpose     *bool `protobuf:"varint,11,opt,name=transpose,def=0" json:"transpose,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
-// Default values for CoSDataParameter_Top fields.
+// Default values for CoSDataParameter_TopBlob fields.
 const (
-	Default_CoSDataParameter_Top_SampleNumAxes = int32(3)
-	Default_CoSDataParameter_Top_OutChannels   = int32(0)
-	Default_CoSDataParameter_Top_OutHeight     = int32(0)
-	Default_CoSDataParameter_Top_OutWidth      = int32(0)
+	Default_CoSDataParameter_TopBlob_SampleNumAxes = int32(3)
+	Default_CoSDataParameter_TopBlob_OutChannels   = int32(0)
+	Default_CoSDataParameter_TopBlob_OutHeight     = int32(0)
+	Default_CoSDataParameter_TopBlob_OutWidth      = int32(0)
+	Default_CoSDataParameter_TopBlob_Transpose     = bool(false)
 )
 
-func (x *CoSDataParameter_Top) Reset() {
-	*x = CoSDataParameter_Top{}
+func (x *CoSDataParameter_TopBlob) Reset() {
+	*x = CoSDataParameter_TopBlob{}
 	mi := &file_caffe_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *CoSDataParameter_Top) String() string {
+func (x *CoSDataParameter_TopBlob) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*CoSDataParameter_Top) ProtoMessage() {}
+func (*CoSDataParameter_TopBlob) ProtoMessage() {}
 
-func (x *CoSDataParameter_Top) ProtoReflect() protoreflect.Message {
+func (x *CoSDataParameter_TopBlob) ProtoReflect() protoreflect.Message {
 	mi := &file_caffe_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -7963,79 +7977,86 @@ func (x *CoSDataParameter_Top) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use CoSDataParameter_Top.ProtoReflect.Descriptor instead.
-func (*CoSDataParameter_Top) Descriptor() ([]byte, []int) {
+// Deprecated: Use CoSDataParameter_TopBlob.ProtoReflect.Descriptor instead.
+func (*CoSDataParameter_TopBlob) Descriptor() ([]byte, []int) {
 	return file_caffe_proto_rawDescGZIP(), []int{61, 0}
 }
 
-func (x *CoSDataParameter_Top) GetName() string {
+func (x *CoSDataParameter_TopBlob) GetName() string {
 	if x != nil && x.Name != nil {
 		return *x.Name
 	}
 	return ""
 }
 
-func (x *CoSDataParameter_Top) GetType() CoSDataParameter_DataType {
+func (x *CoSDataParameter_TopBlob) GetType() CoSDataParameter_DataType {
 	if x != nil && x.Type != nil {
 		return *x.Type
 	}
 	return CoSDataParameter_STRING
 }
 
-func (x *CoSDataParameter_Top) GetChannels() int32 {
+func (x *CoSDataParameter_TopBlob) GetChannels() int32 {
 	if x != nil && x.Channels != nil {
 		return *x.Channels
 	}
 	return 0
 }
 
-func (x *CoSDataParameter_Top) GetHeight() int32 {
+func (x *CoSDataParameter_TopBlob) GetHeight() int32 {
 	if x != nil && x.Height != nil {
 		return *x.Height
 	}
 	return 0
 }
 
-func (x *CoSDataParameter_Top) GetWidth() int32 {
+func (x *CoSDataParameter_TopBlob) GetWidth() int32 {
 	if x != nil && x.Width != nil {
 		return *x.Width
 	}
 	return 0
 }
 
-func (x *CoSDataParameter_Top) GetTransformParam() *TransformationParameter {
+func (x *CoSDataParameter_TopBlob) GetTransformParam() *TransformationParameter {
 	if x != nil {
 		return x.TransformParam
 	}
 	return nil
 }
 
-func (x *CoSDataParameter_Top) GetSampleNumAxes() int32 {
+func (x *CoSDataParameter_TopBlob) GetSampleNumAxes() int32 {
 	if x != nil && x.SampleNumAxes != nil {
 		return *x.SampleNumAxes
 	}
-	return Default_CoSDataParameter_Top_SampleNumAxes
+	return Default_CoSDataParameter_TopBlob_SampleNumAxes
 }
 
-func (x *CoSDataParameter_Top) GetOutChannels() int32 {
+func (x *CoSDataParameter_TopBlob) GetOutChannels() int32 {
 	if x != nil && x.OutChannels != nil {
 		return *x.OutChannels
 	}
-	return Default_CoSDataParameter_Top_OutChannels
+	return Default_CoSDataParameter_TopBlob_OutChannels
 }
 
-func (x *CoSDataParameter_Top) GetOutHeight() int32 {
+func (x *CoSDataParameter_TopBlob) GetOutHeight() int32 {
 	if x != nil && x.OutHeight != nil {
 		return *x.OutHeight
 	}
-	return Default_CoSDataParameter_Top_OutHeight
+	return Default_CoSDataParameter_TopBlob_OutHeight
 }
 
-func (x *CoSDataParameter_Top) GetOutWidth() int32 {
+func (x *CoSDataParameter_TopBlob) GetOutWidth() int32 {
 	if x != nil && x.OutWidth != nil {
 		return *x.OutWidth
 	}
-	return Default_CoSDataParameter_Top_OutWidth
+	return Default_CoSDataParameter_TopBlob_OutWidth
+}
+
+func (x *CoSDataParameter_TopBlob) GetTranspose() bool {
+	if x != nil && x.Transpose != nil {
+		return *x.Transpose
+	}
+	return Default_CoSDataParameter_TopBlob_Transpose
 }
 
 var File_caffe_proto protoreflect.FileDescriptor
@@ -8614,13 +8635,14 @@ const file_caffe_proto_rawDesc = "" +
 	"\x05CUDNN\x10\x02\"n\n" +
 	"\x0ePReLUParameter\x12.\n" +
 	"\x06filler\x18\x01 \x01(\v2\x16.caffe.FillerParameterR\x06filler\x12,\n" +
-	"\x0echannel_shared\x18\x02 \x01(\b:\x05falseR\rchannelShared\"\xfb\x04\n" +
+	"\x0echannel_shared\x18\x02 \x01(\b:\x05falseR\rchannelShared\"\xd3\x05\n" +
 	"\x10CoSDataParameter\x12\x16\n" +
 	"\x06source\x18\x01 \x01(\tR\x06source\x12\x1d\n" +
 	"\n" +
-	"batch_size\x18\x02 \x01(\rR\tbatchSize\x12-\n" +
-	"\x03top\x18\x03 \x03(\v2\x1b.caffe.CoSDataParameter.TopR\x03top\x1a\xf5\x02\n" +
-	"\x03Top\x12\x12\n" +
+	"batch_size\x18\x02 \x01(\rR\tbatchSize\x121\n" +
+	"\x03top\x18\x03 \x03(\v2\x1f.caffe.CoSDataParameter.TopBlobR\x03top\x12)\n" +
+	"\x10dataframe_format\x18\x04 \x01(\tR\x0fdataframeFormat\x1a\x9e\x03\n" +
+	"\aTopBlob\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x124\n" +
 	"\x04type\x18\x02 \x01(\x0e2 .caffe.CoSDataParameter.DataTypeR\x04type\x12\x1a\n" +
 	"\bchannels\x18\x03 \x01(\x05R\bchannels\x12\x16\n" +
@@ -8632,7 +8654,8 @@ const file_caffe_proto_rawDesc = "" +
 	"\n" +
 	"out_height\x18\t \x01(\x05:\x010R\toutHeight\x12\x1e\n" +
 	"\tout_width\x18\n" +
-	" \x01(\x05:\x010R\boutWidth\"\x88\x01\n" +
+	" \x01(\x05:\x010R\boutWidth\x12#\n" +
+	"\ttranspose\x18\v \x01(\b:\x05falseR\ttranspose\"\x88\x01\n" +
 	"\bDataType\x12\n" +
 	"\n" +
 	"\x06STRING\x10\x00\x12\a\n" +
@@ -8912,7 +8935,7 @@ var file_caffe_proto_goTypes = []any{
 	(*CoSDataParameter)(nil),             // 88: caffe.CoSDataParameter
 	(*V1LayerParameter)(nil),             // 89: caffe.V1LayerParameter
 	(*V0LayerParameter)(nil),             // 90: caffe.V0LayerParameter
-	(*CoSDataParameter_Top)(nil),         // 91: caffe.CoSDataParameter.Top
+	(*CoSDataParameter_TopBlob)(nil),     // 91: caffe.CoSDataParameter.TopBlob
 }
 var file_caffe_proto_depIdxs = []int32{
 	27,  // 0: caffe.BlobProto.shape:type_name -> caffe.BlobShape
@@ -9023,7 +9046,7 @@ var file_caffe_proto_depIdxs = []int32{
 	21,  // 105: caffe.SPPParameter.pool:type_name -> caffe.SPPParameter.PoolMethod
 	22,  // 106: caffe.SPPParameter.engine:type_name -> caffe.SPPParameter.Engine
 	31,  // 107: caffe.PReLUParameter.filler:type_name -> caffe.FillerParameter
-	91,  // 108: caffe.CoSDataParameter.top:type_name -> caffe.CoSDataParameter.Top
+	91,  // 108: caffe.CoSDataParameter.top:type_name -> caffe.CoSDataParameter.TopBlob
 	36,  // 109: caffe.V1LayerParameter.include:type_name -> caffe.NetStateRule
 	36,  // 110: caffe.V1LayerParameter.exclude:type_name -> caffe.NetStateRule
 	24,  // 111: caffe.V1LayerParameter.type:type_name -> caffe.V1LayerParameter.LayerType
@@ -9065,8 +9088,8 @@ var file_caffe_proto_depIdxs = []int32{
 	26,  // 147: caffe.V0LayerParameter.pool:type_name -> caffe.V0LayerParameter.PoolMethod
 	28,  // 148: caffe.V0LayerParameter.blobs:type_name -> caffe.BlobProto
 	59,  // 149: caffe.V0LayerParameter.hdf5_output_param:type_name -> caffe.HDF5OutputParameter
-	23,  // 150: caffe.CoSDataParameter.Top.type:type_name -> caffe.CoSDataParameter.DataType
-	39,  // 151: caffe.CoSDataParameter.Top.transform_param:type_name -> caffe.TransformationParameter
+	23,  // 150: caffe.CoSDataParameter.TopBlob.type:type_name -> caffe.CoSDataParameter.DataType
+	39,  // 151: caffe.CoSDataParameter.TopBlob.transform_param:type_name -> caffe.TransformationParameter
 	152, // [152:152] is the sub-list for method output_type
 	152, // [152:152] is the sub-list for method input_type
 	152, // [152:152] is the sub-list for extension type_name

@@ -680,6 +680,172 @@ func packBT256() {
 	p("")
 }
 
+// dot256 is dot512 for AVX2: ma ≤ 2 rows of A by nb ≤ 4 rows of B, the K
+// tail and the C columns handled with VMASKMOVPS lane masks.
+//
+// func name(k int, a *float32, lda uintptr, b *float32, ldb uintptr, c *float32, ldc uintptr, alpha, beta float32, kmask uint64)
+func dot256(name string, ma, nb int) {
+	p("// func %s(k int, a *float32, lda uintptr, b *float32, ldb uintptr, c *float32, ldc uintptr, alpha, beta float32, kmask uint64)", name)
+	p("TEXT ·%s(SB), NOSPLIT, $0-72", name)
+	p("\tMOVQ k+0(FP), CX")
+	p("\tMOVQ a+8(FP), AX")
+	p("\tMOVQ lda+16(FP), R8")
+	p("\tMOVQ b+24(FP), BX")
+	p("\tMOVQ ldb+32(FP), R9")
+	p("\tLEAQ (AX)(R8*1), SI")
+	p("\tLEAQ (BX)(R9*1), R11")
+	p("\tLEAQ (BX)(R9*2), R12")
+	p("\tLEAQ (R11)(R9*2), R13")
+	arows := []string{"AX", "SI"}
+	brows := []string{"BX", "R11", "R12", "R13"}
+	for i := 0; i < 8; i++ {
+		p("\tVXORPS Y%d, Y%d, Y%d", i, i, i)
+	}
+	// K-tail lane mask from the kmask bits.
+	p("\tVPBROADCASTD kmask+64(FP), Y13")
+	p("\tVPAND bits8<>(SB), Y13, Y13")
+	p("\tVPCMPEQD bits8<>(SB), Y13, Y13")
+	p("\tXORQ R8, R8")
+	p("\tSHRQ $3, CX")
+	p("\tSHLQ $5, CX")
+	p("\tTESTQ CX, CX")
+	p("\tJEQ %s_tail", name)
+	body := func(masked bool) {
+		for j := 0; j < nb; j++ {
+			if masked {
+				p("\tVMASKMOVPS (%s)(R8*1), Y13, Y%d", brows[j], 8+j)
+			} else {
+				p("\tVMOVUPS (%s)(R8*1), Y%d", brows[j], 8+j)
+			}
+		}
+		for i := 0; i < ma; i++ {
+			if masked {
+				p("\tVMASKMOVPS (%s)(R8*1), Y13, Y12", arows[i])
+			} else {
+				p("\tVMOVUPS (%s)(R8*1), Y12", arows[i])
+			}
+			for j := 0; j < nb; j++ {
+				p("\tVFMADD231PS Y%d, Y12, Y%d", 8+j, i*4+j)
+			}
+		}
+	}
+	p("%s_loop:", name)
+	body(false)
+	p("\tADDQ $32, R8")
+	p("\tCMPQ R8, CX")
+	p("\tJLT %s_loop", name)
+	p("%s_tail:", name)
+	p("\tMOVQ kmask+64(FP), DX")
+	p("\tTESTQ DX, DX")
+	p("\tJEQ %s_reduce", name)
+	body(true)
+	p("%s_reduce:", name)
+	for i := 0; i < ma; i++ {
+		for j := 0; j < nb; j++ {
+			a := i*4 + j
+			p("\tVEXTRACTF128 $1, Y%d, X14", a)
+			p("\tVADDPS X14, X%d, X%d", a, a)
+		}
+	}
+	p("\tMOVQ c+40(FP), DI")
+	p("\tMOVQ ldc+48(FP), R9")
+	// C column mask: lanes j < nb.
+	p("\tMOVL $%d, DX", nb)
+	p("\tVMOVD DX, X15")
+	p("\tVPBROADCASTD X15, X15")
+	p("\tVMOVDQU iota16<>(SB), X14")
+	p("\tVPCMPGTD X14, X15, X15")
+	p("\tVBROADCASTSS alpha+56(FP), X14")
+	p("\tVBROADCASTSS beta+60(FP), X13")
+	p("\tMOVL beta+60(FP), DX")
+	p("\tSHLL $1, DX")
+	for i := 0; i < ma; i++ {
+		a, b, c, d := i*4, i*4+1, i*4+2, i*4+3
+		p("\tVHADDPS X%d, X%d, X%d", b, a, a)
+		p("\tVHADDPS X%d, X%d, X%d", d, c, c)
+		p("\tVHADDPS X%d, X%d, X%d", c, a, a)
+		p("\tVMULPS X14, X%d, X%d", a, a)
+		p("\tTESTL DX, DX")
+		p("\tJEQ %s_b0_%d", name, i)
+		p("\tVMASKMOVPS (DI), X15, X12")
+		p("\tVFMADD231PS X12, X13, X%d", a)
+		p("%s_b0_%d:", name, i)
+		p("\tVMASKMOVPS X%d, X15, (DI)", a)
+		p("\tADDQ R9, DI")
+	}
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("")
+}
+
+// transBT512 emits the in-register transposing pack for op(B) = Bᵀ: 16
+// rows of B (16 columns of op(B)) by nblk blocks of 16 along K, each block
+// transposed with the 4-stage unpack/shuffle network (64 shuffles per 256
+// floats) and stored as 16 k-rows of a 32-wide panel. A gather per k costs
+// about 4 times more.
+//
+// func transBT512(nblk int, b *float32, ldb uintptr, dst *float32)
+func transBT512() {
+	p("// func transBT512(nblk int, b *float32, ldb uintptr, dst *float32)")
+	p("TEXT ·transBT512(SB), NOSPLIT, $0-32")
+	p("\tMOVQ nblk+0(FP), CX")
+	p("\tMOVQ b+8(FP), AX")
+	p("\tMOVQ ldb+16(FP), R11")
+	p("\tMOVQ dst+24(FP), DI")
+	p("\tLEAQ (R11)(R11*2), R12")
+	p("\tLEAQ (R11)(R11*4), R13")
+	p("\tLEAQ (AX)(R12*2), SI")
+	p("\tLEAQ (SI)(R12*2), DX")
+	p("\tTESTQ CX, CX")
+	p("\tJEQ transBT512_done")
+	pat := []string{"(%s)", "(%s)(R11*1)", "(%s)(R11*2)", "(%s)(R12*1)", "(%s)(R11*4)", "(%s)(R13*1)"}
+	bases := []string{"AX", "SI", "DX"}
+	p("transBT512_loop:")
+	for r := 0; r < 16; r++ {
+		p("\tVMOVUPS "+pat[r%6]+", Z%d", bases[r/6], r)
+	}
+	// Stage 1: interleave row pairs.
+	for q := 0; q < 4; q++ {
+		a, b, c, d := 4*q, 4*q+1, 4*q+2, 4*q+3
+		p("\tVUNPCKLPS Z%d, Z%d, Z%d", b, a, 16+a)
+		p("\tVUNPCKHPS Z%d, Z%d, Z%d", b, a, 16+b)
+		p("\tVUNPCKLPS Z%d, Z%d, Z%d", d, c, 16+c)
+		p("\tVUNPCKHPS Z%d, Z%d, Z%d", d, c, 16+d)
+	}
+	// Stage 2: 4×4 within 128-bit lanes.
+	for q := 0; q < 4; q++ {
+		t0, t1, t2, t3 := 16+4*q, 16+4*q+1, 16+4*q+2, 16+4*q+3
+		p("\tVSHUFPS $0x44, Z%d, Z%d, Z%d", t2, t0, 4*q)
+		p("\tVSHUFPS $0xEE, Z%d, Z%d, Z%d", t2, t0, 4*q+1)
+		p("\tVSHUFPS $0x44, Z%d, Z%d, Z%d", t3, t1, 4*q+2)
+		p("\tVSHUFPS $0xEE, Z%d, Z%d, Z%d", t3, t1, 4*q+3)
+	}
+	// Stages 3 and 4: 128-bit lanes across registers.
+	for i := 0; i < 4; i++ {
+		p("\tVSHUFF32X4 $0x88, Z%d, Z%d, Z%d", 4+i, i, 16+i)
+		p("\tVSHUFF32X4 $0xDD, Z%d, Z%d, Z%d", 4+i, i, 20+i)
+		p("\tVSHUFF32X4 $0x88, Z%d, Z%d, Z%d", 12+i, 8+i, 24+i)
+		p("\tVSHUFF32X4 $0xDD, Z%d, Z%d, Z%d", 12+i, 8+i, 28+i)
+	}
+	for i := 0; i < 8; i++ {
+		p("\tVSHUFF32X4 $0x88, Z%d, Z%d, Z%d", 24+i, 16+i, i)
+		p("\tVSHUFF32X4 $0xDD, Z%d, Z%d, Z%d", 24+i, 16+i, 8+i)
+	}
+	for r := 0; r < 16; r++ {
+		p("\tVMOVUPS Z%d, %d(DI)", r, r*128)
+	}
+	p("\tADDQ $64, AX")
+	p("\tADDQ $64, SI")
+	p("\tADDQ $64, DX")
+	p("\tADDQ $2048, DI")
+	p("\tDECQ CX")
+	p("\tJNE transBT512_loop")
+	p("transBT512_done:")
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("")
+}
+
 func main() {
 	p("// Code generated by go run ./internal/asmgen; DO NOT EDIT.")
 	p("")
@@ -687,6 +853,7 @@ func main() {
 	p("")
 	p("#include \"textflag.h\"")
 	p("")
+	var kn, dn []string
 	var tab strings.Builder
 	fmt.Fprintf(&tab, "// Code generated by go run ./internal/asmgen; DO NOT EDIT.\n\n//go:build amd64 && !purego\n\npackage blas\n\n")
 	fmt.Fprintf(&tab, "// kern512Tab[v-1][rowA][mr] is the masked AVX-512 kernel for an mr×16v tile.\nvar kern512Tab = [2][2][13]kernFn{\n")
@@ -716,13 +883,42 @@ func main() {
 		}
 		tab.WriteString("},\n")
 	}
+	tab.WriteString("}\n\n// dot256Tab[ma][nb] is the AVX2 A·Bᵀ kernel for an ma×nb tile (ma ≤ 2).\nvar dot256Tab = [5][5]dotFn{\n\t{},\n")
+	for ma := 1; ma <= 2; ma++ {
+		tab.WriteString("\t{nil")
+		for nb := 1; nb <= 4; nb++ {
+			name := fmt.Sprintf("d256_%dx%d", ma, nb)
+			dot256(name, ma, nb)
+			fmt.Fprintf(&tab, ", %s", name)
+			dn = append(dn, name)
+		}
+		tab.WriteString("},\n")
+	}
+	tab.WriteString("}\n\n")
+	tab.WriteString("// rows256Tab[rowA][mr] is the AVX2 kernel for an mr×16 tile (mr ≤ 6).\nvar rows256Tab = [2][7]kernFn{\n")
+	for ra := 0; ra < 2; ra++ {
+		tab.WriteString("\t{nil")
+		for mr := 1; mr <= 6; mr++ {
+			name := fmt.Sprintf("k256_%dx16", mr)
+			if mr == 6 {
+				name = "kern256x6"
+			}
+			if ra == 1 {
+				name += "r"
+			}
+			fmt.Fprintf(&tab, ", %s", name)
+			if mr < 6 {
+				kn = append(kn, name)
+			}
+		}
+		tab.WriteString("},\n")
+	}
 	tab.WriteString("}\n\n")
 	decl := func(names []string, sig string) {
 		for _, n := range names {
 			fmt.Fprintf(&tab, "//go:noescape\nfunc %s%s\n\n", n, sig)
 		}
 	}
-	var kn, dn []string
 	for v := 1; v <= 2; v++ {
 		for ra := 0; ra < 2; ra++ {
 			for mr := 1; mr <= 12; mr++ {
@@ -746,8 +942,13 @@ func main() {
 	}
 	outer("kern256x6", 6, 2, "Y", 8, false)
 	outer("kern256x6r", 6, 2, "Y", 8, true)
+	for mr := 1; mr < 6; mr++ {
+		outer(fmt.Sprintf("k256_%dx16", mr), mr, 2, "Y", 8, false)
+		outer(fmt.Sprintf("k256_%dx16r", mr), mr, 2, "Y", 8, true)
+	}
 	packBT512()
 	packBT256()
+	transBT512()
 	fmaPeak("fmaPeak512", "Z", 24)
 	fmaPeak("fmaPeak256", "Y", 12)
 	level1("AVX512", "Z", 16)

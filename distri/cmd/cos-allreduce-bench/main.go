@@ -16,6 +16,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -31,7 +32,17 @@ func main() {
 	listen := flag.String("listen", "", "address to bind (overrides COS_LISTEN)")
 	advertise := flag.String("advertise", "", "address peers dial (overrides COS_ADVERTISE)")
 	cluster := flag.Int("clusterSize", 0, "launch this many local executor processes")
+	cpuprofile := flag.String("cpuprofile", "", "write rank 0's CPU profile to this `file`")
 	flag.Parse()
+	if *cpuprofile != "" && os.Getenv("OMPI_COMM_WORLD_RANK")+os.Getenv("COS_RANK")+os.Getenv("SLURM_PROCID") == "0" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
 
 	if *cluster > 0 && os.Getenv(distri.EnvRank) == "" {
 		err := distri.LaunchLocal(context.Background(), distri.LocalOptions{N: *cluster, Args: os.Args[1:]})
@@ -42,6 +53,7 @@ func main() {
 		return
 	}
 	if err := run(*sizes, *iters, *link, *chunk, *listen, *advertise); err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "cos-allreduce-bench:", err)
 		os.Exit(1)
 	}

@@ -23,6 +23,10 @@ peaks = [(k.split("/", 1)[1], v) for k, v in best.items() if k.startswith("FMAPe
 for name, v in peaks:
     print(f"fma_peak {name:8s} {v:8.1f} GFLOP/s (register-only loop, all threads)")
 
+lvl = [(k.split("/", 1)[1], v) for k, v in best.items() if k.startswith("Level1/")]
+if lvl:
+    print("level-1/2 GFLOP/s: " + "  ".join(f"{n}={v:.1f}" for n, v in lvl))
+
 shapes = OrderedDict()
 for k, v in best.items():
     parts = k.split("/")
@@ -35,6 +39,8 @@ for d in shapes.values():
     for i in d:
         if i not in impls:
             impls.append(i)
+if not shapes:
+    sys.exit(0)
 native = next((i for i in impls if i.startswith("native-")), None)
 hdr = f"{'sgemm GFLOP/s':20s}" + "".join(f"{i:>16s}" for i in impls)
 peers = [i for i in impls if not i.startswith("native-")]

@@ -8,12 +8,12 @@
 # processes (OpenBLAS's threads spin after each call and would steal the
 # cores from the next benchmark in the same process).
 #
-# Knobs: BENCH_ROUNDS (default 3), BENCH_TIME (go -benchtime per round,
+# Knobs: BENCH_ROUNDS (default 4), BENCH_TIME (go -benchtime per round,
 # default 100ms), BENCH_SKIP_TORCH=1, BENCH_SKIP_OPENBLAS=1.
 set -u
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
-ROUNDS=${BENCH_ROUNDS:-3}
+ROUNDS=${BENCH_ROUNDS:-4}
 BT=${BENCH_TIME:-100ms}
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
@@ -41,7 +41,7 @@ fi
 
 # --- FMA peak and sgemm ----------------------------------------------------
 for r in $(seq "$ROUNDS"); do
-  $GO test -count=1 -run '^$' -bench 'FMAPeak/avx' -benchtime="$BT" ./blas/ >>"$TMP/gemm.txt" 2>&1
+  $GO test -count=1 -run '^$' -bench 'FMAPeak/avx|Level1/.*/(avx|ref)' -benchtime="$BT" ./blas/ >>"$TMP/gemm.txt" 2>&1
   $GO test -count=1 -run '^$' -bench 'Sgemm/.*/(native|gonum)' -benchtime="$BT" ./blas/ >>"$TMP/gemm.txt" 2>&1
   if [ "$have_openblas" = 1 ]; then
     OPENBLAS_NUM_THREADS=$(nproc) $GO test -tags openblas -count=1 -run '^$' -bench 'Sgemm/.*/openblas' \

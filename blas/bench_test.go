@@ -112,9 +112,6 @@ func BenchmarkSgemm(b *testing.B) {
 		a, bb := randSlice(r, s.m*s.k), randSlice(r, s.k*s.n)
 		c := make([]float32, s.m*s.n)
 		for _, im := range benchImpls() {
-			if im.name == "gonum" && s.m*s.n*s.k > 1<<27 {
-				continue // minutes of gonum buy no information
-			}
 			b.Run(s.name+"/"+im.name, func(b *testing.B) {
 				flops := 2 * float64(s.m) * float64(s.n) * float64(s.k)
 				call := func() { im.f(s.tA, s.tB, s.m, s.n, s.k, 1, a, lda, bb, ldb, 0, c, s.n) }
@@ -160,22 +157,38 @@ func BenchmarkFMAPeak(b *testing.B) {
 	}
 }
 
+// BenchmarkLevel1 reports GFLOP/s of dot, axpy and gemv (500×800, both
+// transposes: the inner-product bias and vector products) per kernel set
+// and for the reference.
 func BenchmarkLevel1(b *testing.B) {
 	r := rand.New(rand.NewPCG(1, 1))
-	const n = 4096
+	const n, gm, gn = 4096, 500, 800
 	x, y := randSlice(r, n), randSlice(r, n)
+	a, gx, gy := randSlice(r, gm*gn), randSlice(r, gn), randSlice(r, gn)
+	type impl struct {
+		name string
+		dot  func()
+		axpy func()
+		gemv func(tr bool)
+	}
+	var impls []impl
 	for _, ks := range kernelSets {
-		b.Run("dot/"+ks.name, func(b *testing.B) {
-			for b.Loop() {
-				nativeDot(ks, x, y)
-			}
-			b.ReportMetric(2*n/(b.Elapsed().Seconds()/float64(b.N))/1e9, "GFLOP/s")
-		})
-		b.Run("axpy/"+ks.name, func(b *testing.B) {
-			for b.Loop() {
-				nativeAxpy(ks, 1e-9, x, y)
-			}
-			b.ReportMetric(2*n/(b.Elapsed().Seconds()/float64(b.N))/1e9, "GFLOP/s")
-		})
+		impls = append(impls, impl{ks.name,
+			func() { nativeDot(ks, x, y) },
+			func() { nativeAxpy(ks, 1e-9, x, y) },
+			func(tr bool) { nativeGemv(ks, tr, gm, gn, 1, a, gx, 0, gy) }})
+	}
+	impls = append(impls, impl{"ref",
+		func() { refDot(n, x, y) },
+		func() { refAxpy(n, 1e-9, x, y) },
+		func(tr bool) { refGemv(tr, gm, gn, 1, a, gx, 0, gy) }})
+	for _, im := range impls {
+		b.Run("dot/"+im.name, func(b *testing.B) { b.ReportMetric(bestGFLOPS(b, 2*n, im.dot), "GFLOP/s") })
+		b.Run("axpy/"+im.name, func(b *testing.B) { b.ReportMetric(bestGFLOPS(b, 2*n, im.axpy), "GFLOP/s") })
+		for _, tr := range []bool{false, true} {
+			b.Run(fmt.Sprintf("gemv_trans=%v/%s", tr, im.name), func(b *testing.B) {
+				b.ReportMetric(bestGFLOPS(b, 2*gm*gn, func() { im.gemv(tr) }), "GFLOP/s")
+			})
+		}
 	}
 }

@@ -168,6 +168,7 @@ func TestSgemmLargeParallel(t *testing.T) {
 			{m: 70, n: 300, k: 270, tA: true, alpha: 1, beta: 0.5, pad: 3},
 			{m: 130, n: 90, k: 520, tB: true, alpha: 2, beta: 0},
 			{m: 90, n: 130, k: 260, tA: true, tB: true, alpha: 1, beta: 1},
+			{m: 9, n: 13, k: 2100, tB: true, alpha: 1, beta: 0.5, pad: 1}, // dot path, K in chunks
 		} {
 			checkGemmCase(t, ks.name, cs, func(tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 				nativeSgemm(ks, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)

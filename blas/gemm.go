@@ -332,7 +332,7 @@ func (ks *kernelSet) packB(g *gemmArgs, p0, kc, j0, nc int, dst []float32) {
 			}
 			continue
 		}
-		if ks.packBT != nil && ldb*nr < 1<<31 {
+		if ks.packBT != nil && int64(ldb)*int64(nr) < 1<<31 {
 			// The assembly reads only the enabled rows; bounds-check the last.
 			_ = b[(j0+jr+nre-1)*ldb+p0+kc-1]
 			done := 0
@@ -371,10 +371,14 @@ func (ks *kernelSet) dotGemm(s *scratch, g *gemmArgs) {
 	lda, ldb, ldc := uintptr(g.lda*4), uintptr(g.ldb*4), uintptr(g.ldc*4)
 	// K is cut into chunks so one A tile (dm×kc) stays in L1 while it
 	// meets every B tile of the block, and the B block (jb×kc) in L2.
-	const kcDot = 512
-	jb := max(4, (256*1024/(4*min(k, kcDot)))&^3)
-	for p0 := 0; p0 < k; p0 += kcDot {
-		kc := min(kcDot, k-p0)
+	const kcDot = 1024
+	// Equal chunks (multiples of 16) rather than kcDot plus a short tail:
+	// every chunk pays the horizontal reductions once.
+	chunks := (k + kcDot - 1) / kcDot
+	kcStep := ((k+chunks-1)/chunks + 15) &^ 15
+	jb := max(4, (256*1024/(4*min(k, kcStep)))&^3)
+	for p0 := 0; p0 < k; p0 += kcStep {
+		kc := min(kcStep, k-p0)
 		kmask := uint64(1)<<(kc&(ks.lanes-1)) - 1
 		beta := g.beta
 		if p0 > 0 {

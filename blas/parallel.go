@@ -79,6 +79,11 @@ func (w *worker) loop() {
 	for {
 		for spins := 0; w.seq.Load() == last; spins++ {
 			if spins < spinLimit {
+				// Let other goroutines (a layer's own batch workers)
+				// have this P now and then while spinning.
+				if spins&1023 == 1023 {
+					runtime.Gosched()
+				}
 				continue
 			}
 			w.parked.Store(true)

@@ -4,12 +4,15 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,6 +35,9 @@ type Peer struct {
 	Addr string
 	Host string
 	PID  int
+	// UnixAddr names the abstract unix socket the executor also serves on
+	// ("" if none); peers in the same network namespace use it.
+	UnixAddr string
 }
 
 // abortGrace is how long an executor that saw a ring connection break waits
@@ -50,11 +56,15 @@ type Cluster struct {
 	size  int
 	peers []Peer
 
-	lis    net.Listener
-	srv    *grpc.Server
-	conns  map[string]*grpc.ClientConn
-	ctx    context.Context // canceled on failure and at Close: ends ring streams
-	cancel context.CancelFunc
+	lis  net.Listener
+	ulis net.Listener // abstract unix socket, nil if none
+	srv  *grpc.Server
+	// ringVia says how the ring stream to the successor travels ("tcp" or
+	// "unix"), for tests and logs.
+	ringVia string
+	conns   map[string]*grpc.ClientConn
+	ctx     context.Context // canceled on failure and at Close: ends ring streams
+	cancel  context.CancelFunc
 
 	failMu  sync.Mutex
 	failErr error
@@ -239,6 +249,14 @@ func Join(ctx context.Context, cfg Config) (*Cluster, error) {
 	if c.size == 1 {
 		return c, nil
 	}
+	if runtime.GOMAXPROCS(0) == 1 {
+		// An executor pinned to one core gets GOMAXPROCS 1, and then a ring
+		// chunk that arrives while the compute goroutine runs waits for the
+		// scheduler's 10 ms preemption before it is forwarded, stalling
+		// every executor behind it. A second P lets the network goroutines
+		// run at once (the kernel interleaves the two threads on the core).
+		runtime.GOMAXPROCS(2)
+	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.conns = map[string]*grpc.ClientConn{}
 	c.lastSeen = make([]atomic.Int64, c.size)
@@ -299,12 +317,24 @@ func Join(ctx context.Context, cfg Config) (*Cluster, error) {
 		c.coord = newCoordinator(c.size, c.cfg.DefHash)
 	}
 	go c.srv.Serve(c.lis)
+	if !c.cfg.TCPOnly && runtime.GOOS == "linux" {
+		var rnd [12]byte
+		rand.Read(rnd[:])
+		name := "cos-" + hex.EncodeToString(rnd[:])
+		if ulis, err := net.Listen("unix", "@"+name); err == nil {
+			c.ulis = ulis
+			go c.srv.Serve(ulis)
+		}
+	}
 
 	rctx, rcancel := context.WithTimeout(ctx, c.cfg.RendezvousTimeout)
 	defer rcancel()
 	self := &pb.RegisterRequest{
 		Rank: int32(c.rank), WorldSize: int32(c.size), Addr: c.cfg.Advertise,
 		Host: c.cfg.Host, DefHash: c.cfg.DefHash, Pid: int32(os.Getpid()),
+	}
+	if c.ulis != nil {
+		self.UnixAddr = strings.TrimPrefix(c.ulis.Addr().String(), "@")
 	}
 	var peers []*pb.Peer
 	if c.rank == 0 {
@@ -334,7 +364,7 @@ func Join(ctx context.Context, cfg Config) (*Cluster, error) {
 	}
 	c.peers = make([]Peer, len(peers))
 	for i, p := range peers {
-		c.peers[i] = Peer{Rank: int(p.Rank), Addr: p.Addr, Host: p.Host, PID: int(p.Pid)}
+		c.peers[i] = Peer{Rank: int(p.Rank), Addr: p.Addr, Host: p.Host, PID: int(p.Pid), UnixAddr: p.UnixAddr}
 	}
 	now := time.Now().UnixNano()
 	for i := range c.lastSeen {
@@ -409,7 +439,11 @@ func (c *Cluster) dial(addr string) (*grpc.ClientConn, error) {
 		grpc.WithReadBufferSize(256<<10),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(8<<20)),
 	)
-	conn, err := grpc.NewClient("passthrough:///"+addr, opts...)
+	target := "passthrough:///" + addr
+	if name, ok := strings.CutPrefix(addr, "unix-abstract:"); ok {
+		target = "unix-abstract:" + name
+	}
+	conn, err := grpc.NewClient(target, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("distri: rank %d: dialing %s: %v", c.rank, addr, err)
 	}
@@ -543,12 +577,18 @@ func (c *Cluster) teardown() {
 		c.cancel()
 	}
 	if c.srv != nil {
-		c.srv.Stop()
+		c.srv.Stop() // closes both listeners
 	} else if c.lis != nil {
 		c.lis.Close()
 	}
 	for _, conn := range c.conns {
-		conn.Close()
+		if c.Err() != nil {
+			// A hung peer stalls gRPC's close (it waits, up to seconds, to
+			// send a GOAWAY): do not let it delay this executor's exit.
+			go conn.Close()
+		} else {
+			conn.Close()
+		}
 	}
 	c.hbWG.Wait()
 	if c.rank == 0 && c.cfg.RendezvousFile != "" {
@@ -748,7 +788,7 @@ func (co *coordinator) register(ctx context.Context, req *pb.RegisterRequest) ([
 		co.mu.Unlock()
 		return nil, refuse
 	}
-	co.peers[req.Rank] = &pb.Peer{Rank: req.Rank, Addr: req.Addr, Host: req.Host, Pid: req.Pid}
+	co.peers[req.Rank] = &pb.Peer{Rank: req.Rank, Addr: req.Addr, Host: req.Host, Pid: req.Pid, UnixAddr: req.UnixAddr}
 	co.n++
 	if co.n == co.size {
 		co.finish(nil)

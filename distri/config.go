@@ -65,6 +65,11 @@ type Config struct {
 	// Logf receives operational messages (refused connections, lost
 	// executors). Default: the standard logger (stderr).
 	Logf func(format string, args ...any)
+	// TCPOnly disables the abstract unix socket every executor otherwise
+	// also serves on (Linux): by default ring neighbours that share a host
+	// and network namespace talk over it, which costs the kernel less than
+	// TCP over loopback.
+	TCPOnly bool
 	// Engine names who started the executor ("local", "slurm", "mpi",
 	// "k8s", "env", "flags"), for messages only.
 	Engine string

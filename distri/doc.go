@@ -67,7 +67,12 @@
 //
 // # All-reduce
 //
-// Rank r streams to rank r+1 over one long-lived bidirectional gRPC stream.
+// Rank r streams to rank r+1 over one long-lived bidirectional gRPC stream
+// (over TCP, or over an abstract unix socket when the two share a host and
+// network namespace, which halves the kernel's per-byte cost; Config.TCPOnly
+// or COS_TCP_ONLY=1 turns that off). Chunks use a small codec of their own
+// ("cosraw", protobuf's wire format) that encodes into pooled buffers and
+// reads received values in place, 4-byte aligned.
 // The buffer is cut into N segments; N-1 reduce-scatter steps add segments
 // around the ring and N-1 all-gather steps copy the finished segments back.
 // Segments are cut into chunks (Config.ChunkBytes, 512 KiB) of raw

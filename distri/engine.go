@@ -35,6 +35,9 @@ const (
 	EnvRendezvousFile = "COS_RENDEZVOUS_FILE"
 	// EnvFailTimeout overrides Config.FailTimeout (a Go duration, "10s").
 	EnvFailTimeout = "COS_FAIL_TIMEOUT"
+	// EnvTCPOnly=1 sets Config.TCPOnly (no unix socket between executors
+	// on one host).
+	EnvTCPOnly = "COS_TCP_ONLY"
 	// EnvListenFD is set by the local launcher for rank 0: the number of an
 	// inherited file descriptor holding an already bound socket.
 	EnvListenFD = "COS_LISTEN_FD"
@@ -202,6 +205,7 @@ func Detect(getenv func(string) string) (Config, error) {
 		}
 		cfg.FailTimeout = d
 	}
+	cfg.TCPOnly = getenv(EnvTCPOnly) == "1"
 	if v := getenv(EnvListenFD); v != "" && cfg.Rank == 0 {
 		fd, err := strconv.Atoi(v)
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"net"
 	"strconv"
 	"time"
 	"unsafe"
@@ -176,7 +177,17 @@ func (c *Cluster) connectRing(ctx interface {
 	Err() error
 }) error {
 	next := (c.rank + 1) % c.size
-	conn, err := c.dial(c.peers[next].Addr)
+	addr := c.peers[next].Addr
+	c.ringVia = "tcp"
+	if u := c.peers[next].UnixAddr; u != "" {
+		// Reachable only from the same host and network namespace: try it.
+		if probe, err := net.DialTimeout("unix", "@"+u, time.Second); err == nil {
+			probe.Close()
+			addr = "unix-abstract:" + u
+			c.ringVia = "unix"
+		}
+	}
+	conn, err := c.dial(addr)
 	if err != nil {
 		return err
 	}

@@ -32,6 +32,17 @@ func TestForwardBackwardAllocs(t *testing.T) {
 		{"softmax", `name: "sm" type: "Softmax"`, []*Blob{randBlob(rng, "x", 8, 10)}, 1},
 		{"softmax loss", `name: "loss" type: "SoftmaxWithLoss"`, []*Blob{randBlob(rng, "x", 8, 10), labels}, 1},
 		{"accuracy", `name: "acc" type: "Accuracy" accuracy_param { top_k: 3 }`, []*Blob{randBlob(rng, "x", 8, 10), labels}, 2},
+		{"contrastive", `name: "cl" type: "ContrastiveLoss"`, []*Blob{randBlob(rng, "a", 8, 2), randBlob(rng, "b", 8, 2), labels}, 1},
+		{"exp", `name: "e" type: "Exp"`, []*Blob{randBlob(rng, "x", 8, 10)}, 1},
+		{"log", `name: "l" type: "Log" log_param { shift: 10 }`, []*Blob{randBlob(rng, "x", 8, 10)}, 1},
+		{"bnll", `name: "b" type: "BNLL"`, []*Blob{randBlob(rng, "x", 8, 10)}, 1},
+		{"threshold", `name: "t" type: "Threshold"`, []*Blob{randBlob(rng, "x", 8, 10)}, 1},
+		{"argmax", `name: "am" type: "ArgMax" argmax_param { top_k: 2 out_max_val: true }`, []*Blob{randBlob(rng, "x", 8, 10)}, 1},
+		{"argmax axis", `name: "am" type: "ArgMax" argmax_param { axis: 1 }`, []*Blob{randBlob(rng, "x", 8, 10, 3)}, 1},
+		{"embed", `name: "em" type: "Embed" embed_param { num_output: 4 input_dim: 10 }`, []*Blob{labels}, 1},
+		{"tile", `name: "ti" type: "Tile" tile_param { tiles: 3 }`, []*Blob{randBlob(rng, "x", 8, 10)}, 1},
+		{"reduction", `name: "re" type: "Reduction" reduction_param { operation: SUMSQ axis: 1 }`, []*Blob{randBlob(rng, "x", 8, 10)}, 1},
+		{"crop", `name: "cr" type: "Crop" crop_param { offset: 1 }`, []*Blob{randBlob(rng, "x", 8, 2, 6, 6), NewBlob(8, 2, 4, 3)}, 1},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

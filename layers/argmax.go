@@ -31,6 +31,7 @@ type ArgMax struct {
 	num, dim, inner    int
 	vals               []float32
 	idx                []int
+	shape              []int // top shape, reused
 }
 
 // Type returns "ArgMax".
@@ -56,7 +57,6 @@ func (l *ArgMax) Reshape(bottom, top []*Blob) error {
 	if b.NumAxes() == 0 {
 		return layerErr(l.lp, "bottom %q has no axes", b.Name)
 	}
-	var shape []int
 	if l.hasAxis {
 		ax, err := b.CanonicalAxis(l.axisParam)
 		if err != nil {
@@ -66,26 +66,27 @@ func (l *ArgMax) Reshape(bottom, top []*Blob) error {
 		l.dim = b.Shape()[ax]
 		l.inner = b.CountFrom(ax + 1)
 		l.num = b.Count() / max(l.dim, 1)
-		shape = append([]int(nil), b.Shape()...)
-		shape[ax] = l.topK
+		l.shape = resizeInts(l.shape, b.NumAxes())
+		copy(l.shape, b.Shape())
+		l.shape[ax] = l.topK
 	} else {
 		l.num = b.Shape()[0]
 		l.dim = b.CountFrom(1)
 		l.inner = 1
-		shape = make([]int, max(b.NumAxes(), 3))
-		for i := range shape {
-			shape[i] = 1
+		l.shape = resizeInts(l.shape, max(b.NumAxes(), 3))
+		for i := range l.shape {
+			l.shape[i] = 1
 		}
-		shape[0] = l.num
-		shape[2] = l.topK
+		l.shape[0] = l.num
+		l.shape[2] = l.topK
 		if l.outMaxVal {
-			shape[1] = 2
+			l.shape[1] = 2
 		}
 	}
 	if l.topK > l.dim {
 		return layerErr(l.lp, "top_k (%d) must not exceed the number of values to choose from (%d)", l.topK, l.dim)
 	}
-	top[0].Reshape(shape...)
+	top[0].Reshape(l.shape...)
 	l.vals = ensureLen(l.vals, l.dim)
 	if cap(l.idx) < l.dim {
 		l.idx = make([]int, l.dim)

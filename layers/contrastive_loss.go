@@ -108,6 +108,9 @@ func (l *ContrastiveLoss) Backward(top []*Blob, propagateDown []bool, bottom []*
 	y := bottom[2].Data
 	n := len(l.distSq)
 	c := len(l.diff) / n
+	if propagates(propagateDown, 2) {
+		clear(bottom[2].Diff[:bottom[2].Count()]) // labels have no gradient
+	}
 	for k := 0; k < 2; k++ {
 		if !propagates(propagateDown, k) {
 			continue

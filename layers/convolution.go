@@ -9,9 +9,7 @@ import (
 
 func init() {
 	Register("Convolution", func(p *caffepb.LayerParameter, ctx *Context) (Layer, error) {
-		// A TEST net never runs Backward: no column cache.
-		train := ctx == nil || ctx.Phase != caffepb.Phase_TEST
-		return &Convolution{lp: p, rng: contextRand(ctx), threads: threadsOf(ctx), cacheCols: train}, nil
+		return &Convolution{lp: p, rng: contextRand(ctx), threads: threadsOf(ctx)}, nil
 	})
 }
 
@@ -34,8 +32,6 @@ type Convolution struct {
 	lp      *caffepb.LayerParameter
 	rng     *rand.Rand
 	threads int // Context.Threads (0: GOMAXPROCS)
-	// cacheCols allows colCache (TRAIN nets).
-	cacheCols bool
 
 	numOutput, group int
 	biasTerm         bool
@@ -51,23 +47,17 @@ type Convolution struct {
 	params []*Blob
 
 	// Shapes of the current Reshape.
-	num           int // images: product of the axes before the channel axis
-	channels      int
-	geom          blas.ConvGeom
-	outSpatial    int // outH*outW
-	inDim, outDim int // floats per image in bottom and top
-	kDim          int // rows of one group's column matrix: channels/group*kh*kw
-	mg            int // num_output / group
-	colSize       int
-	cols          [][]float32 // per participant slot
-	pads          [][]float32 // per slot: zero-bordered image copy (unit stride with padding)
-	unitStride    bool        // im2colS1/col2imS1 apply
-	// colCache keeps every image's column matrix from Forward for
-	// Backward (the weight gradient needs the same im2col), when the
-	// batch's columns fit in convCacheMax floats and there is one bottom.
-	// cacheOf is the bottom data they were computed from.
-	colCache       []float32
-	cacheOf        *float32
+	num            int // images: product of the axes before the channel axis
+	channels       int
+	geom           blas.ConvGeom
+	outSpatial     int // outH*outW
+	inDim, outDim  int // floats per image in bottom and top
+	kDim           int // rows of one group's column matrix: channels/group*kh*kw
+	mg             int // num_output / group
+	colSize        int
+	cols           [][]float32 // per participant slot
+	pads           [][]float32 // per slot: zero-bordered image copy (unit stride with padding)
+	unitStride     bool        // im2colS1/col2imS1 apply
 	topShapeBuffer []int
 
 	// Backward partial sums per image block (block 0 adds into the param
@@ -83,11 +73,6 @@ type Convolution struct {
 // the partial weight gradients stay small. Fixed (not the thread count),
 // so gradients are bit-identical whatever Threads is.
 const convBlocks = 8
-
-// convCacheMax bounds the column cache (floats): 32 MB holds LeNet's and
-// CIFAR-10 quick's first layers whole, and keeps nets with big images from
-// growing by gigabytes.
-var convCacheMax = 8 << 20
 
 // Type returns "Convolution".
 func (l *Convolution) Type() string { return "Convolution" }
@@ -261,18 +246,12 @@ func (l *Convolution) Reshape(bottom, top []*Blob) error {
 	if !l.is1x1 {
 		l.colSize = l.geom.ColSize()
 	}
+	l.blocks = max(1, min(convBlocks, l.num))
 	l.ensureScratch(effectiveThreads(l.threads))
 	for _, p := range l.pads {
 		// The geometry may have moved the border: zero it all again.
 		clear(p)
 	}
-	l.cacheOf = nil
-	if l.cacheCols && l.colSize > 0 && len(bottom) == 1 && l.num*l.colSize <= convCacheMax {
-		l.colCache = growF32(l.colCache, l.num*l.colSize)
-	} else {
-		l.colCache = nil
-	}
-	l.blocks = max(1, min(convBlocks, l.num))
 	wn := l.numOutput * l.kDim
 	l.wPart = growF32(l.wPart, (l.blocks-1)*wn)
 	if l.biasTerm {
@@ -316,15 +295,11 @@ func growF32(s []float32, n int) []float32 {
 func (l *Convolution) Forward(bottom, top []*Blob) error {
 	parts := effectiveThreads(l.threads)
 	l.ensureScratch(parts)
-	l.cacheOf = nil
 	for i, b := range bottom {
 		l.fwd = convFwdJob{l: l, in: b.Data, out: top[i].Data}
 		runParallel(&l.fwd, parts, l.num)
 	}
 	l.fwd = convFwdJob{}
-	if l.colCache != nil {
-		l.cacheOf = &bottom[0].Data[0]
-	}
 	return nil
 }
 
@@ -336,11 +311,7 @@ type convFwdJob struct {
 
 func (j *convFwdJob) runTask(slot, n int) {
 	l := j.l
-	col := l.cols[slot]
-	if l.colCache != nil {
-		col = l.colCache[n*l.colSize : (n+1)*l.colSize]
-	}
-	l.forwardImage(j.in[n*l.inDim:(n+1)*l.inDim], j.out[n*l.outDim:(n+1)*l.outDim], col, l.pads[slot])
+	l.forwardImage(j.in[n*l.inDim:(n+1)*l.inDim], j.out[n*l.outDim:(n+1)*l.outDim], l.cols[slot], l.pads[slot])
 }
 
 // forwardImage computes out = W * im2col(in) + bias for one image.
@@ -377,7 +348,6 @@ func (l *Convolution) Backward(top []*Blob, propagateDown []bool, bottom []*Blob
 	for i, b := range bottom {
 		pd := i < len(propagateDown) && propagateDown[i]
 		l.bwd = convBwdJob{l: l, topDiff: top[i].Diff, in: b.Data}
-		l.bwd.cached = l.colCache != nil && l.cacheOf == &b.Data[0]
 		if pd {
 			l.bwd.inDiff = b.Diff
 		}
@@ -409,7 +379,6 @@ func addTo(dst, src []float32) {
 type convBwdJob struct {
 	l                   *Convolution
 	topDiff, in, inDiff []float32
-	cached              bool // colCache holds the columns of in
 }
 
 func (j *convBwdJob) runTask(slot, blk int) {
@@ -445,26 +414,23 @@ func (j *convBwdJob) runTask(slot, blk int) {
 		if j.inDiff != nil {
 			dIn = j.inDiff[n*l.inDim : (n+1)*l.inDim]
 		}
-		var cachedCol []float32
-		if j.cached {
-			cachedCol = l.colCache[n*l.colSize : (n+1)*l.colSize]
-		}
-		l.backwardImage(dOut, j.in[n*l.inDim:(n+1)*l.inDim], dIn, col, cachedCol, l.pads[slot], wd)
+		l.backwardImage(dOut, j.in[n*l.inDim:(n+1)*l.inDim], dIn, col, l.pads[slot], wd)
 	}
 }
 
-// backwardImage accumulates wd += dOut * im2col(in)^T and, when dIn is not
-// nil, writes dIn = col2im(W^T * dOut) for one image. col is scratch;
-// cachedCol, when not nil, already holds im2col(in).
-func (l *Convolution) backwardImage(dOut, in, dIn, col, cachedCol, pad, wd []float32) {
+// backwardImage accumulates wd += dOut * im2col(in)^T and, when dIn is
+// not nil, writes dIn = col2im(W^T * dOut) for one image. col is scratch.
+//
+// The columns are recomputed rather than kept from Forward: measured on
+// LeNet's and CIFAR-10's layers, a batch-wide column cache (and, with a
+// side-by-side layout, one long-K weight-gradient gemm per block of
+// images) was slower than this per-image form, whose buffers stay in L2.
+func (l *Convolution) backwardImage(dOut, in, dIn, col, pad, wd []float32) {
 	wg := l.mg * l.kDim
 	cg := l.kDim * l.outSpatial
 	og := l.mg * l.outSpatial
-	src := cachedCol
-	switch {
-	case l.is1x1:
-		src = in
-	case src == nil:
+	src := in
+	if !l.is1x1 {
 		l.im2col(in, col, pad)
 		src = col
 	}
@@ -494,11 +460,12 @@ func (l *Convolution) backwardImage(dOut, in, dIn, col, cachedCol, pad, wd []flo
 	}
 }
 
-// im2col picks the unit-stride form when it applies.
+// im2col writes the column matrix of one image, with the unit-stride form
+// when it applies.
 func (l *Convolution) im2col(in, col, pad []float32) {
 	if l.unitStride {
-		im2colS1(&l.geom, in, col, pad)
+		im2colS1(&l.geom, in, col, pad, l.outSpatial)
 		return
 	}
-	im2colFast(&l.geom, in, col)
+	im2colFast(&l.geom, in, col, l.outSpatial)
 }

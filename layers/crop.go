@@ -140,8 +140,12 @@ func (l *Crop) Forward(bottom, top []*Blob) error {
 	return nil
 }
 
-// Backward scatters the gradient into the window, zero elsewhere.
+// Backward scatters the gradient into the window, zero elsewhere; the
+// reference bottom, if asked, gets zeros.
 func (l *Crop) Backward(top []*Blob, propagateDown []bool, bottom []*Blob) {
+	if propagates(propagateDown, 1) {
+		clear(bottom[1].Diff[:bottom[1].Count()])
+	}
 	if !propagates(propagateDown, 0) {
 		return
 	}

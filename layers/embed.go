@@ -33,6 +33,7 @@ type Embed struct {
 	weight   *Blob
 	bias     *Blob
 	params   []*Blob
+	shape    []int // top shape, reused
 }
 
 // Type returns "Embed".
@@ -69,7 +70,11 @@ func (l *Embed) Setup(bottom, top []*Blob) error {
 
 // Reshape gives the top the bottom's shape plus num_output.
 func (l *Embed) Reshape(bottom, top []*Blob) error {
-	top[0].Reshape(append(append([]int(nil), bottom[0].Shape()...), l.n)...)
+	nb := bottom[0].NumAxes()
+	l.shape = resizeInts(l.shape, nb+1)
+	copy(l.shape, bottom[0].Shape())
+	l.shape[nb] = l.n
+	top[0].Reshape(l.shape...)
 	return nil
 }
 
@@ -102,7 +107,11 @@ func (l *Embed) Forward(bottom, top []*Blob) error {
 }
 
 // Backward accumulates the top gradient into the rows used and the bias.
+// Indices have no gradient: a bottom asked for one gets zeros.
 func (l *Embed) Backward(top []*Blob, propagateDown []bool, bottom []*Blob) {
+	if propagates(propagateDown, 0) {
+		clear(bottom[0].Diff[:bottom[0].Count()])
+	}
 	x, dy := bottom[0].Data[:bottom[0].Count()], top[0].Diff
 	for m, v := range x {
 		i := int(v) // validated by Forward

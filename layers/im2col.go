@@ -1,6 +1,10 @@
 package layers
 
-import "github.com/cos-project/cos/blas"
+import (
+	"unsafe"
+
+	"github.com/cos-project/cos/blas"
+)
 
 // im2col and col2im with blas.Im2col's layout ((C*kh*kw) rows of outH*outW),
 // but working a row segment at a time: for each kernel offset the columns
@@ -24,12 +28,13 @@ func colSpan(outW, width, stride, off int) (x0, x1 int) {
 	return x0, max(x0, x1)
 }
 
-// im2colFast writes the column matrix of one image.
-func im2colFast(g *blas.ConvGeom, data, col []float32) {
+// im2colFast writes the column matrix of one image; its row r (of
+// outH*outW floats) starts at col[r*ld].
+func im2colFast(g *blas.ConvGeom, data, col []float32, ld int) {
 	oh, ow := g.OutH(), g.OutW()
 	h, w := g.Height, g.Width
 	sh, sw := g.StrideH, g.StrideW
-	i := 0
+	r := 0
 	for c := 0; c < g.Channels; c++ {
 		plane := data[c*h*w : (c+1)*h*w]
 		for ky := 0; ky < g.KernelH; ky++ {
@@ -37,6 +42,8 @@ func im2colFast(g *blas.ConvGeom, data, col []float32) {
 			for kx := 0; kx < g.KernelW; kx++ {
 				off := kx*g.DilationW - g.PadW
 				x0, x1 := colSpan(ow, w, sw, off)
+				i := r * ld
+				r++
 				for y := 0; y < oh; y++ {
 					row := col[i : i+ow]
 					i += ow
@@ -180,47 +187,62 @@ func padImage(g *blas.ConvGeom, data, pad []float32) {
 
 // im2colS1 is im2colFast for unit stride and dilation. pad is scratch of
 // paddedSize(g) floats with a zero border.
-func im2colS1(g *blas.ConvGeom, data, col, pad []float32) {
+func im2colS1(g *blas.ConvGeom, data, col, pad []float32, ld int) {
 	src, hp, wp := data, g.Height, g.Width
 	if len(pad) > 0 {
 		padImage(g, data, pad)
 		src, hp, wp = pad, g.Height+2*g.PadH, g.Width+2*g.PadW
 	}
 	oh, ow := g.OutH(), g.OutW()
-	i := 0
+	r := 0
 	for c := 0; c < g.Channels; c++ {
 		plane := src[c*hp*wp : (c+1)*hp*wp]
 		for ky := 0; ky < g.KernelH; ky++ {
 			for kx := 0; kx < g.KernelW; kx++ {
-				copyRows(col[i:i+oh*ow], plane[ky*wp+kx:], oh, ow, wp)
-				i += oh * ow
+				copyRows(col[r*ld:r*ld+oh*ow], plane[ky*wp+kx:], oh, ow, wp)
+				r++
 			}
 		}
 	}
 }
 
 // copyRows copies n rows of w floats, src rows stride apart, into dst.
+// Widths that are a multiple of 8 move as [8]float32 blocks (two vector
+// moves each) through pointers checked once up front: with rows this
+// short, per-row bounds checks and memmove calls cost more than the data.
 func copyRows(dst, src []float32, n, w, stride int) {
+	if n == 0 || w == 0 {
+		return
+	}
+	if w%8 != 0 || w > 32 {
+		for y := 0; y < n; y++ {
+			copy(dst[y*w:(y+1)*w], src[y*stride:y*stride+w])
+		}
+		return
+	}
+	_ = dst[n*w-1]
+	_ = src[(n-1)*stride+w-1]
+	d, s := unsafe.Pointer(&dst[0]), unsafe.Pointer(&src[0])
+	rowD, rowS := uintptr(w*4), uintptr(stride*4)
+	type v8 = [8]float32
 	switch w {
 	case 8:
 		for y := 0; y < n; y++ {
-			*(*[8]float32)(dst[y*8:]) = *(*[8]float32)(src[y*stride:])
+			*(*v8)(d) = *(*v8)(s)
+			d, s = unsafe.Add(d, rowD), unsafe.Add(s, rowS)
 		}
 	case 16:
 		for y := 0; y < n; y++ {
-			*(*[16]float32)(dst[y*16:]) = *(*[16]float32)(src[y*stride:])
+			*(*v8)(d) = *(*v8)(s)
+			*(*v8)(unsafe.Add(d, 32)) = *(*v8)(unsafe.Add(s, 32))
+			d, s = unsafe.Add(d, rowD), unsafe.Add(s, rowS)
 		}
-	case 24:
+	default: // 24, 32
 		for y := 0; y < n; y++ {
-			*(*[24]float32)(dst[y*24:]) = *(*[24]float32)(src[y*stride:])
-		}
-	case 32:
-		for y := 0; y < n; y++ {
-			*(*[32]float32)(dst[y*32:]) = *(*[32]float32)(src[y*stride:])
-		}
-	default:
-		for y := 0; y < n; y++ {
-			copy(dst[y*w:(y+1)*w], src[y*stride:y*stride+w])
+			for k := uintptr(0); k < rowD; k += 32 {
+				*(*v8)(unsafe.Add(d, k)) = *(*v8)(unsafe.Add(s, k))
+			}
+			d, s = unsafe.Add(d, rowD), unsafe.Add(s, rowS)
 		}
 	}
 }
@@ -275,29 +297,42 @@ func clearBorder(g *blas.ConvGeom, pad []float32) {
 	}
 }
 
-// addRows adds n rows of w floats from src into dst rows stride apart.
+// addRows adds n rows of w floats from src into dst rows stride apart;
+// like copyRows, widths 8 and 16 go through pointers checked once.
 func addRows(dst, src []float32, n, w, stride int) {
-	switch w {
-	case 8:
-		for y := 0; y < n; y++ {
-			d, s := (*[8]float32)(dst[y*stride:]), (*[8]float32)(src[y*8:])
-			for k := range d {
-				d[k] += s[k]
-			}
-		}
-	case 16:
-		for y := 0; y < n; y++ {
-			d, s := (*[16]float32)(dst[y*stride:]), (*[16]float32)(src[y*16:])
-			for k := range d {
-				d[k] += s[k]
-			}
-		}
-	default:
+	if n == 0 || w == 0 {
+		return
+	}
+	if w != 8 && w != 16 {
 		for y := 0; y < n; y++ {
 			d, s := dst[y*stride:y*stride+w], src[y*w:(y+1)*w]
 			for k := range d {
 				d[k] += s[k]
 			}
 		}
+		return
 	}
+	_ = dst[(n-1)*stride+w-1]
+	_ = src[n*w-1]
+	d, s := unsafe.Pointer(&dst[0]), unsafe.Pointer(&src[0])
+	rowD, rowS := uintptr(stride*4), uintptr(w*4)
+	for y := 0; y < n; y++ {
+		add8((*[8]float32)(d), (*[8]float32)(s))
+		if w == 16 {
+			add8((*[8]float32)(unsafe.Add(d, 32)), (*[8]float32)(unsafe.Add(s, 32)))
+		}
+		d, s = unsafe.Add(d, rowD), unsafe.Add(s, rowS)
+	}
+}
+
+// add8 is d += s, unrolled (Go does not unroll loops).
+func add8(d, s *[8]float32) {
+	d[0] += s[0]
+	d[1] += s[1]
+	d[2] += s[2]
+	d[3] += s[3]
+	d[4] += s[4]
+	d[5] += s[5]
+	d[6] += s[6]
+	d[7] += s[7]
 }

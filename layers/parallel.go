@@ -49,6 +49,30 @@ type parPool struct {
 	state   atomic.Uint64 // gen | parts | ntask | next
 	done    atomic.Int64  // tasks finished in the current region
 	gen     uint64
+	// waiting is set by a caller about to sleep on finished until the
+	// last task is done; whoever finishes it clears waiting and sends.
+	waiting  atomic.Bool
+	finished chan struct{}
+}
+
+// waitSpins is how many polls a caller makes for the last tasks before
+// it sleeps: a few microseconds. Spinning longer (or yielding in a loop)
+// burns a core that other goroutines — blas's worker in the next layer,
+// other processes on a shared machine — could use.
+const waitSpins = 4096
+
+// waitDone returns once ntask tasks of the current region are done.
+func (p *parPool) waitDone(ntask int64) {
+	for spins := 0; spins < waitSpins; spins++ {
+		if p.done.Load() == ntask {
+			return
+		}
+	}
+	p.waiting.Store(true)
+	if p.done.Load() == ntask && p.waiting.CompareAndSwap(true, false) {
+		return // finished meanwhile, and nobody will send
+	}
+	<-p.finished
 }
 
 // parWorker i always runs in slot i+1 (slot 0 is the caller's).
@@ -57,7 +81,7 @@ type parWorker struct {
 	wake chan struct{}
 }
 
-var pool parPool
+var pool = parPool{finished: make(chan struct{}, 1)}
 
 // threadsOf reads Context.Threads (0: GOMAXPROCS, resolved at run time).
 func threadsOf(ctx *Context) int {
@@ -109,11 +133,7 @@ func runParallel(job parJob, parts, ntask int) {
 		}
 	}
 	claimTasks(0)
-	for spins := 0; pool.done.Load() != int64(ntask); spins++ {
-		if spins > 64 {
-			runtime.Gosched()
-		}
-	}
+	pool.waitDone(int64(ntask))
 	pool.job = nil
 	blas.SetThreads(prevThreads)
 }
@@ -131,7 +151,9 @@ func claimTasks(slot int) {
 		}
 		if pool.state.CompareAndSwap(s, s+1) {
 			pool.job.runTask(slot, next)
-			pool.done.Add(1)
+			if pool.done.Add(1) == int64(n) && pool.waiting.CompareAndSwap(true, false) {
+				pool.finished <- struct{}{}
+			}
 		}
 	}
 }

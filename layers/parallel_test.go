@@ -184,7 +184,7 @@ func TestIm2colMatchesBlas(t *testing.T) {
 								got[i] = float32(math.NaN())
 							}
 							blas.Im2col(g, img, want)
-							im2colFast(&g, img, got)
+							im2colFast(&g, img, got, g.OutH()*g.OutW())
 							if i, j, ok := sameBits([][]float32{want}, [][]float32{got}); !ok {
 								t.Fatalf("im2col %s: differs at %d,%d", name, i, j)
 							}
@@ -218,7 +218,7 @@ func TestIm2colMatchesBlas(t *testing.T) {
 									}
 								}
 								col := make([]float32, g.ColSize())
-								im2colS1(&g, img, col, pad)
+								im2colS1(&g, img, col, pad, g.OutH()*g.OutW())
 								if i, j, ok := sameBits([][]float32{want}, [][]float32{col}); !ok {
 									t.Fatalf("im2colS1 %s rep %d: differs at %d,%d", name, rep, i, j)
 								}
@@ -287,6 +287,12 @@ func BenchmarkLayers(b *testing.B) {
 	} {
 		for _, threads := range []int{1, 0} {
 			b.Run(fmt.Sprintf("%s/threads=%d", c.name, threads), func(b *testing.B) {
+				if threads == 1 {
+					// Really one thread: blas too.
+					prev := blas.Threads()
+					blas.SetThreads(1)
+					defer blas.SetThreads(prev)
+				}
 				l := buildThreaded(b, c.text, threads)
 				x := randBlob(rng, "x", c.shape...)
 				top := &Blob{}

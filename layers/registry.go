@@ -32,7 +32,7 @@ func Lookup(typ string) (Constructor, error) {
 		return c, nil
 	}
 	if hint, ok := unsupported[typ]; ok {
-		return nil, fmt.Errorf("layer type %q is valid Caffe but not supported by cos: %s", typ, hint)
+		return nil, fmt.Errorf("layer type %q is not supported by cos: %s", typ, hint)
 	}
 	return nil, fmt.Errorf("unknown layer type %q (known types: %v)", typ, typesLocked())
 }

@@ -58,12 +58,10 @@ func TestEmbed(t *testing.T) {
 	near(t, "dW row 1", l.Params()[0].Diff[3:6], []float32{0, 0, 0}, 0)
 	near(t, "db", l.Params()[1].Diff, []float32{9, 12, 15}, 0)
 
-	rng := rand.New(rand.NewSource(3))
 	g := buildLayer(t, `name: "emb" type: "Embed" embed_param { num_output: 2 input_dim: 5 weight_filler { type: "uniform" min: -1 max: 1 } }`)
 	if err := (GradCheck{Seed: 2, Bottoms: []int{}}).Check(g, []*Blob{blobOf([]float32{4, 1, 1, 0}, 2, 2)}, []*Blob{{}}); err != nil {
 		t.Error(err)
 	}
-	_ = rng
 	bad := buildLayer(t, `name: "emb2" type: "Embed" embed_param { num_output: 2 input_dim: 5 }`)
 	top = &Blob{}
 	b := blobOf([]float32{1, 5}, 2)
@@ -147,9 +145,13 @@ func TestCrop(t *testing.T) {
 	if !top.ShapeEquals([]int{2, 2, 2, 2}) {
 		t.Fatalf("shape %v", top.Shape())
 	}
-	// sample 1, channel 1+1, row 1+1, col 1+0 = 60 + 2*20 + 2*5 + 1
-	if got := top.Data[8]; got != 111 {
-		t.Errorf("top[8] = %v, want 111", got)
+	// top (1,0,0,0) is bottom (1, 0+1, 0+1, 0+1) = 60 + 20 + 5 + 1; top
+	// (1,1,1,1) is bottom (1, 2, 2, 2) = 60 + 40 + 10 + 2.
+	if got := top.Data[8]; got != 86 {
+		t.Errorf("top[8] = %v, want 86", got)
+	}
+	if got := top.Data[15]; got != 112 {
+		t.Errorf("top[15] = %v, want 112", got)
 	}
 	rng := rand.New(rand.NewSource(5))
 	g := buildLayer(t, `name: "c" type: "Crop" crop_param { axis: 2 offset: 1 offset: 2 }`)

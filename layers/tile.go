@@ -21,6 +21,7 @@ type Tile struct {
 	lp               *caffepb.LayerParameter
 	axisParam, tiles int
 	outer, inner     int
+	shape            []int // top shape, reused
 }
 
 // Type returns "Tile".
@@ -44,11 +45,12 @@ func (l *Tile) Reshape(bottom, top []*Blob) error {
 	if err != nil {
 		return layerErr(l.lp, "tile_param.axis: %v", err)
 	}
-	shape := append([]int(nil), b.Shape()...)
-	shape[ax] *= l.tiles
+	l.shape = resizeInts(l.shape, b.NumAxes())
+	copy(l.shape, b.Shape())
+	l.shape[ax] *= l.tiles
 	l.outer = b.CountRange(0, ax)
 	l.inner = b.CountFrom(ax)
-	top[0].Reshape(shape...)
+	top[0].Reshape(l.shape...)
 	return nil
 }
 

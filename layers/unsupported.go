@@ -2,8 +2,8 @@ package layers
 
 // unsupported names Caffe (and CaffeOnSpark) layer types that cos knows of
 // but does not implement, with what a user can do instead. A prototxt using
-// one gets this hint rather than a bare "unknown layer type", so the user
-// learns at once that the file is valid Caffe and what to change.
+// one gets this hint rather than a bare "unknown layer type" (which reads
+// as a typo), so the user learns what to change.
 var unsupported = map[string]string{
 	"ImageData":               "it reads images listed in a text file; convert the list into an LMDB with `cos-data images` (like Caffe's convert_imageset) and use a Data layer",
 	"HDF5Data":                "HDF5 input is not supported; convert the data into an LMDB of Datum records and use a Data layer",

@@ -680,10 +680,10 @@ layer { name: "e" type: "TestScale" bottom: "data" bottom: "x" top: "x" }`,
 			`ipz`},
 		// Every layer cos cannot build is named in the one error, the
 		// first with the registry's hint for a known-but-unsupported type.
-		{"unsupported types all named", data + `layer { name: "words" type: "Embed" bottom: "data" top: "words" }
-layer { name: "rec1" type: "LSTM" bottom: "words" top: "rec1" }
-layer { name: "rec2" type: "NoSuchLayer" bottom: "rec1" top: "rec2" }`,
-			`layer words: layer type "Embed" is valid Caffe but not supported by cos: embedding layers are not supported; other layers of types cos cannot build: rec1 (LSTM), rec2 (NoSuchLayer)`},
+		{"unsupported types all named", data + `layer { name: "rec1" type: "LSTM" bottom: "data" top: "rec1" }
+layer { name: "py" type: "Python" bottom: "rec1" top: "py" }
+layer { name: "odd" type: "NoSuchLayer" bottom: "py" top: "odd" }`,
+			`layer rec1: layer type "LSTM" is not supported by cos: recurrent layers are not supported; other layers of types cos cannot build: py (Python), odd (NoSuchLayer)`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// Not prototxt.ParseNet, which rejects some of these itself.

@@ -233,6 +233,37 @@ layer < name: "p" type: "Pooling" pooling_param { pool: 1 kernel_size: 2 } >
 	}
 }
 
+// CaffeOnSpark's CoSData layer as its sequence-model examples write it: a
+// transposed 1-axis integer top and a DataFrame reader format. These fields
+// were missing from the proto, so such files failed to parse.
+func TestCoSDataFields(t *testing.T) {
+	text := `layer {
+  name: "in" type: "CoSData" top: "img" top: "words"
+  source_class: "com.yahoo.ml.caffe.DataFrameSource"
+  cos_data_param {
+    source: "file:/data/frames" batch_size: 4 dataframe_format: "json"
+    top { name: "img" type: ENCODED_IMAGE_WITH_DIM channels: 3 height: 40 width: 40
+          out_channels: 3 out_height: 32 out_width: 32 transform_param { crop_size: 32 } }
+    top { name: "words" type: INT_ARRAY channels: 12 sample_num_axes: 1 transpose: true }
+  }
+}`
+	np, err := ParseNet([]byte(text), "cos.prototxt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := np.Layer[0].GetCosDataParam()
+	if cp.GetDataframeFormat() != "json" || len(cp.GetTop()) != 2 {
+		t.Fatalf("cos_data_param = %v", cp)
+	}
+	w := cp.GetTop()[1]
+	if !w.GetTranspose() || w.GetSampleNumAxes() != 1 || w.GetType() != caffepb.CoSDataParameter_INT_ARRAY || w.GetChannels() != 12 {
+		t.Errorf("words top = %v", w)
+	}
+	if img := cp.GetTop()[0]; img.GetTranspose() || img.GetSampleNumAxes() != 3 || img.GetOutHeight() != 32 {
+		t.Errorf("img top = %v (transpose defaults to false, sample_num_axes to 3)", img)
+	}
+}
+
 func TestIncludeAndExcludeRejected(t *testing.T) {
 	_, err := ParseNet([]byte(`layer { name: "d" include { phase: TRAIN } exclude { phase: TEST } }`), "n.prototxt")
 	if err == nil || !strings.Contains(err.Error(), `"d"`) {

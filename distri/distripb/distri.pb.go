@@ -36,8 +36,12 @@ type RegisterRequest struct {
 	// Host name, for error messages.
 	Host string `protobuf:"bytes,4,opt,name=host,proto3" json:"host,omitempty"`
 	// sha256 of the canonical binary encoding of the solver and net definition.
-	DefHash       []byte `protobuf:"bytes,5,opt,name=def_hash,json=defHash,proto3" json:"def_hash,omitempty"`
-	Pid           int32  `protobuf:"varint,6,opt,name=pid,proto3" json:"pid,omitempty"`
+	DefHash []byte `protobuf:"bytes,5,opt,name=def_hash,json=defHash,proto3" json:"def_hash,omitempty"`
+	Pid     int32  `protobuf:"varint,6,opt,name=pid,proto3" json:"pid,omitempty"`
+	// Name of an abstract unix socket (Linux) the executor also serves on.
+	// Peers that can connect to it (same host and network namespace) use it
+	// instead of TCP: it costs the kernel less per byte.
+	UnixAddr      string `protobuf:"bytes,7,opt,name=unix_addr,json=unixAddr,proto3" json:"unix_addr,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -114,12 +118,20 @@ func (x *RegisterRequest) GetPid() int32 {
 	return 0
 }
 
+func (x *RegisterRequest) GetUnixAddr() string {
+	if x != nil {
+		return x.UnixAddr
+	}
+	return ""
+}
+
 type Peer struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Rank          int32                  `protobuf:"varint,1,opt,name=rank,proto3" json:"rank,omitempty"`
 	Addr          string                 `protobuf:"bytes,2,opt,name=addr,proto3" json:"addr,omitempty"`
 	Host          string                 `protobuf:"bytes,3,opt,name=host,proto3" json:"host,omitempty"`
 	Pid           int32                  `protobuf:"varint,4,opt,name=pid,proto3" json:"pid,omitempty"`
+	UnixAddr      string                 `protobuf:"bytes,5,opt,name=unix_addr,json=unixAddr,proto3" json:"unix_addr,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -180,6 +192,13 @@ func (x *Peer) GetPid() int32 {
 		return x.Pid
 	}
 	return 0
+}
+
+func (x *Peer) GetUnixAddr() string {
+	if x != nil {
+		return x.UnixAddr
+	}
+	return ""
 }
 
 type RegisterReply struct {
@@ -471,7 +490,7 @@ var File_distri_proto protoreflect.FileDescriptor
 const file_distri_proto_rawDesc = "" +
 	"\n" +
 	"\fdistri.proto\x12\n" +
-	"cos.distri\"\x99\x01\n" +
+	"cos.distri\"\xb6\x01\n" +
 	"\x0fRegisterRequest\x12\x12\n" +
 	"\x04rank\x18\x01 \x01(\x05R\x04rank\x12\x1d\n" +
 	"\n" +
@@ -479,12 +498,14 @@ const file_distri_proto_rawDesc = "" +
 	"\x04addr\x18\x03 \x01(\tR\x04addr\x12\x12\n" +
 	"\x04host\x18\x04 \x01(\tR\x04host\x12\x19\n" +
 	"\bdef_hash\x18\x05 \x01(\fR\adefHash\x12\x10\n" +
-	"\x03pid\x18\x06 \x01(\x05R\x03pid\"T\n" +
+	"\x03pid\x18\x06 \x01(\x05R\x03pid\x12\x1b\n" +
+	"\tunix_addr\x18\a \x01(\tR\bunixAddr\"q\n" +
 	"\x04Peer\x12\x12\n" +
 	"\x04rank\x18\x01 \x01(\x05R\x04rank\x12\x12\n" +
 	"\x04addr\x18\x02 \x01(\tR\x04addr\x12\x12\n" +
 	"\x04host\x18\x03 \x01(\tR\x04host\x12\x10\n" +
-	"\x03pid\x18\x04 \x01(\x05R\x03pid\"7\n" +
+	"\x03pid\x18\x04 \x01(\x05R\x03pid\x12\x1b\n" +
+	"\tunix_addr\x18\x05 \x01(\tR\bunixAddr\"7\n" +
 	"\rRegisterReply\x12&\n" +
 	"\x05peers\x18\x01 \x03(\v2\x10.cos.distri.PeerR\x05peers\"G\n" +
 	"\x05Abort\x12\x12\n" +

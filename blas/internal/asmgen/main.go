@@ -550,6 +550,10 @@ func dot512(name string, ma, nb int) {
 	p("\tJEQ %s_reduce", name)
 	body(".Z")
 	p("%s_reduce:", name)
+	if ma == 4 && nb == 4 {
+		dot512Tree(name)
+		return
+	}
 	for i := 0; i < ma; i++ {
 		for j := 0; j < nb; j++ {
 			a := i*4 + j
@@ -841,6 +845,55 @@ func transBT512() {
 	p("\tDECQ CX")
 	p("\tJNE transBT512_loop")
 	p("transBT512_done:")
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("")
+}
+
+// dot512Tree finishes the full 4×4 dot tile: a shuffle tree folds the 16
+// accumulators into one register whose 128-bit chunk i holds row i of the
+// tile (45 operations instead of 76 for separate horizontal sums), then
+// stores the four rows.
+func dot512Tree(name string) {
+	// 512 -> 256: S(2j) = acc(0,j)|acc(1,j), S(2j+1) = acc(2,j)|acc(3,j).
+	for j := 0; j < 4; j++ {
+		for h, pr := range [][2]int{{j, 4 + j}, {8 + j, 12 + j}} {
+			p("\tVSHUFF32X4 $0x44, Z%d, Z%d, Z24", pr[1], pr[0])
+			p("\tVSHUFF32X4 $0xEE, Z%d, Z%d, Z25", pr[1], pr[0])
+			p("\tVADDPS Z25, Z24, Z%d", 16+2*j+h)
+		}
+	}
+	// 256 -> 128: T(j) chunk i = acc(i,j).
+	for j := 0; j < 4; j++ {
+		p("\tVSHUFF32X4 $0x88, Z%d, Z%d, Z24", 17+2*j, 16+2*j)
+		p("\tVSHUFF32X4 $0xDD, Z%d, Z%d, Z25", 17+2*j, 16+2*j)
+		p("\tVADDPS Z25, Z24, Z%d", j)
+	}
+	// Lanes within chunks: two rounds of pairwise sums.
+	for _, q := range [][3]int{{0, 1, 4}, {2, 3, 5}, {4, 5, 0}} {
+		p("\tVSHUFPS $0x88, Z%d, Z%d, Z24", q[1], q[0])
+		p("\tVSHUFPS $0xDD, Z%d, Z%d, Z25", q[1], q[0])
+		p("\tVADDPS Z25, Z24, Z%d", q[2])
+	}
+	p("\tMOVQ c+40(FP), DI")
+	p("\tMOVQ ldc+48(FP), R9")
+	p("\tVBROADCASTSS alpha+56(FP), X28")
+	p("\tVBROADCASTSS beta+60(FP), X29")
+	p("\tMOVL beta+60(FP), DX")
+	p("\tSHLL $1, DX")
+	// Extract rows 1-3 first: writing X0 clears the upper bits of Z0.
+	for i := 1; i < 4; i++ {
+		p("\tVEXTRACTF32X4 $%d, Z0, X%d", i, i)
+	}
+	for i := 0; i < 4; i++ {
+		p("\tVMULPS X28, X%d, X%d", i, i)
+		p("\tTESTL DX, DX")
+		p("\tJEQ %s_b0_%d", name, i)
+		p("\tVFMADD231PS (DI), X29, X%d", i)
+		p("%s_b0_%d:", name, i)
+		p("\tVMOVUPS X%d, (DI)", i)
+		p("\tADDQ R9, DI")
+	}
 	p("\tVZEROUPPER")
 	p("\tRET")
 	p("")

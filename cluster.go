@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"hash/fnv"
 	"os"
 	"runtime"
 
@@ -93,22 +92,23 @@ func runJob(ctx context.Context, cfg *Config, kind jobKind, res any) error {
 	}
 	blas.SetThreads(threads)
 	cfg.Devices = threads
-	if dc.WorldSize > 1 {
-		if sp.GetRandomSeed() < 0 {
-			// Replicas must start from the same weights: without a fixed
-			// seed, derive one from the job's shared secret.
-			h := fnv.New64a()
-			h.Write([]byte(dc.Token))
-			seed := int64(h.Sum64() & 0x7fffffffffffffff)
-			sp.RandomSeed = &seed
+	if dc.Logf == nil {
+		rank := dc.Rank
+		dc.Logf = func(format string, args ...any) {
+			fmt.Fprintf(os.Stderr, "executor %d: %s\n", rank, fmt.Sprintf(format, args...))
 		}
+	}
+	if kind == jobTrain {
+		// RunTrain joins the cluster itself.
+		r, err := e.train(ctx, cfg, dc, sp, np)
+		if r != nil {
+			*res.(*TrainResult) = *r
+		}
+		return err
+	}
+	if dc.WorldSize > 1 {
 		if dc.DefHash, err = distri.DefinitionHash(sp, np); err != nil {
 			return err
-		}
-		if dc.Logf == nil {
-			dc.Logf = func(format string, args ...any) {
-				fmt.Fprintf(os.Stderr, "executor %d: "+format+"\n", append([]any{dc.Rank}, args...)...)
-			}
 		}
 		cl, err := distri.Join(ctx, dc)
 		if err != nil {
@@ -116,7 +116,6 @@ func runJob(ctx context.Context, cfg *Config, kind jobKind, res any) error {
 		}
 		defer cl.Close()
 		e.coll = cl
-		e.reducer = cl.NewReducer(0)
 		// A lost executor cancels this one's work promptly.
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithCancel(ctx)
@@ -128,19 +127,9 @@ func runJob(ctx context.Context, cfg *Config, kind jobKind, res any) error {
 			case <-ctx.Done():
 			}
 		}()
-		defer func() {
-			if err := cl.Err(); err != nil {
-				fmt.Fprintf(os.Stderr, "%v\n", err)
-			}
-		}()
 	}
 	var jobErr error
 	switch kind {
-	case jobTrain:
-		var r *TrainResult
-		if r, jobErr = e.train(ctx, cfg, sp, np); r != nil {
-			*res.(*TrainResult) = *r
-		}
 	case jobTest:
 		var r *TestResult
 		if r, jobErr = e.test(ctx, cfg, sp, np); r != nil {

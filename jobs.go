@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/cos-project/cos/distri"
 	"github.com/cos-project/cos/distri/output"
 	"github.com/cos-project/cos/layers"
 	"github.com/cos-project/cos/net"
@@ -104,7 +105,6 @@ const (
 type executor struct {
 	rank, world int
 	coll        collective // nil when world == 1
-	reducer     solver.Reducer
 	logf        func(format string, args ...any)
 }
 
@@ -146,7 +146,11 @@ func loadDefinition(cfg *Config) (*caffepb.SolverParameter, *caffepb.NetParamete
 	return sp, np, nil
 }
 
-func (e *executor) train(ctx context.Context, cfg *Config, sp *caffepb.SolverParameter, np *caffepb.NetParameter) (*TrainResult, error) {
+// train runs this executor's part of a training job through
+// distri.RunTrain (which joins the cluster, agrees on the seed, starts every
+// replica from rank 0's weights and splits test_iter across executors),
+// drawing the training curves on the way.
+func (e *executor) train(ctx context.Context, cfg *Config, dc distri.Config, sp *caffepb.SolverParameter, np *caffepb.NetParameter) (*TrainResult, error) {
 	curvesBase := cfg.Curves
 	if curvesBase == "" {
 		switch {
@@ -196,46 +200,34 @@ func (e *executor) train(ctx context.Context, cfg *Config, sp *caffepb.SolverPar
 			}
 		}
 	}
-	s, err := solver.New(sp, np, solver.Options{
-		Sources:  sourceOpener(cfg, e.rank, e.world),
-		Logf:     e.logf,
-		Reducer:  e.reducer,
-		Rank:     e.rank,
-		Progress: progress,
+	tr, err := distri.RunTrain(ctx, distri.TrainJob{
+		Solver:   sp,
+		Net:      np,
+		Cluster:  dc,
+		Snapshot: cfg.Snapshot,
+		Weights:  cfg.Weights,
+		Model:    cfg.Model,
 		Threads:  cfg.Devices,
+		Logf:     e.logf,
+		Progress: progress,
+		Sources: func(rank, world int) layers.SourceOpener {
+			return sourceOpener(cfg, rank, world)
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.Solver, err)
 	}
-	defer s.Close()
-	if cfg.Snapshot != "" {
-		if err := s.Restore(cfg.Snapshot); err != nil {
-			return nil, err
-		}
-	}
-	if cfg.Weights != "" {
-		if err := s.LoadWeights(cfg.Weights); err != nil {
-			return nil, err
-		}
-	}
-	if err := s.Solve(ctx); err != nil {
-		return nil, err
-	}
-	res.Iter = s.Iter()
+	res.Iter, res.Model = tr.Iter, tr.Model
 	if e.rank == 0 {
-		if cfg.Model != "" {
-			if err := s.SaveModel(cfg.Model); err != nil {
-				return nil, err
-			}
-			res.Model = cfg.Model
-			e.logf("Wrote the trained model to %s", cfg.Model)
+		if res.Model != "" {
+			e.logf("Wrote the trained model to %s", res.Model)
 		}
 		if err := curves.WriteFiles(curvesBase); err != nil {
 			return nil, fmt.Errorf("training curves: %w", err)
 		}
 		e.logf("Wrote training curves to %s.png and %s.csv", curvesBase, curvesBase)
 	}
-	return res, e.barrier()
+	return res, nil
 }
 
 // testNet builds the first TEST net of the solver with cfg.Model's weights,

@@ -9,7 +9,8 @@ import (
 	"github.com/cos-project/cos/prototxt/caffepb"
 )
 
-// sourceOpener returns the opener of executor rank of world: each LMDB is
+// sourceOpener returns the opener of executor rank of world (distri checks
+// that a TRAIN shard holds at least one batch): each LMDB is
 // cut into partitions (one per executor unless -lmdb_partitions says more)
 // and the executor reads partitions rank, rank+world, … in turn, as
 // CaffeOnSpark assigned Spark partitions to executors.
@@ -38,22 +39,8 @@ func sourceOpener(cfg *Config, rank, world int) layers.SourceOpener {
 		if cfg.Resize {
 			src = withResize(src, lp)
 		}
-		if phase == caffepb.Phase_TRAIN {
-			if batch := layerBatchSize(lp); src.Len() < batch {
-				src.Close()
-				return nil, fmt.Errorf("Insufficient training data: layer %q: executor %d of %d reads %d records of %s, fewer than one batch of %d (use fewer executors or a smaller batch_size)",
-					lp.GetName(), rank, world, src.Len(), src.Name(), batch)
-			}
-		}
 		return src, nil
 	}
-}
-
-func layerBatchSize(lp *caffepb.LayerParameter) int {
-	if lp.GetType() == "MemoryData" {
-		return int(lp.GetMemoryDataParam().GetBatchSize())
-	}
-	return int(lp.GetDataParam().GetBatchSize())
 }
 
 // chainSource reads several shards one after the other as one shard.

@@ -24,6 +24,9 @@ type TrainJob struct {
 	// Cluster says how to join the job (Detect, then flags). DefHash is
 	// filled in by RunTrain.
 	Cluster Config
+	// Weights, if set, is a .caffemodel whose layers initialise the net by
+	// name before training (fine-tuning; applied after Snapshot).
+	Weights string
 	// Snapshot, if set, is a .solverstate to resume from. Every executor
 	// reads it (and the model it names), so it must be readable on every
 	// host; the cluster size may differ from the run that wrote it.
@@ -169,6 +172,11 @@ func train(ctx context.Context, job TrainJob, c *Cluster, logf func(string, ...a
 	defer s.Close()
 	if job.Snapshot != "" {
 		if err := s.Restore(job.Snapshot); err != nil {
+			return nil, err
+		}
+	}
+	if job.Weights != "" {
+		if err := s.LoadWeights(job.Weights); err != nil {
 			return nil, err
 		}
 	}

@@ -222,29 +222,37 @@ func copyRows(dst, src []float32, n, w, stride int) {
 	}
 	_ = dst[n*w-1]
 	_ = src[(n-1)*stride+w-1]
-	d, s := unsafe.Pointer(&dst[0]), unsafe.Pointer(&src[0])
+	// Pointers are formed only for rows that exist: one past the end
+	// would be an invalid pointer (the race detector's checkptr, the GC).
+	d0, s0 := unsafe.Pointer(&dst[0]), unsafe.Pointer(&src[0])
 	rowD, rowS := uintptr(w*4), uintptr(stride*4)
-	type v8 = [8]float32
 	switch w {
 	case 8:
-		for y := 0; y < n; y++ {
-			*(*v8)(d) = *(*v8)(s)
-			d, s = unsafe.Add(d, rowD), unsafe.Add(s, rowS)
+		for y := uintptr(0); y < uintptr(n); y++ {
+			mov32(unsafe.Add(d0, y*rowD), unsafe.Add(s0, y*rowS))
 		}
 	case 16:
-		for y := 0; y < n; y++ {
-			*(*v8)(d) = *(*v8)(s)
-			*(*v8)(unsafe.Add(d, 32)) = *(*v8)(unsafe.Add(s, 32))
-			d, s = unsafe.Add(d, rowD), unsafe.Add(s, rowS)
+		for y := uintptr(0); y < uintptr(n); y++ {
+			d, s := unsafe.Add(d0, y*rowD), unsafe.Add(s0, y*rowS)
+			mov32(d, s)
+			mov32(unsafe.Add(d, 32), unsafe.Add(s, 32))
 		}
 	default: // 24, 32
-		for y := 0; y < n; y++ {
+		for y := uintptr(0); y < uintptr(n); y++ {
+			d, s := unsafe.Add(d0, y*rowD), unsafe.Add(s0, y*rowS)
 			for k := uintptr(0); k < rowD; k += 32 {
-				*(*v8)(unsafe.Add(d, k)) = *(*v8)(unsafe.Add(s, k))
+				mov32(unsafe.Add(d, k), unsafe.Add(s, k))
 			}
-			d, s = unsafe.Add(d, rowD), unsafe.Add(s, rowS)
 		}
 	}
+}
+
+// mov32 copies 32 bytes from s to d (not overlapping) as four words: an
+// array assignment through pointers would be a memmove call.
+func mov32(d, s unsafe.Pointer) {
+	sp, dp := (*[4]uint64)(s), (*[4]uint64)(d)
+	a, b, c, e := sp[0], sp[1], sp[2], sp[3]
+	dp[0], dp[1], dp[2], dp[3] = a, b, c, e
 }
 
 // col2imS1 is col2imFast for unit stride and dilation: it accumulates into
@@ -314,14 +322,14 @@ func addRows(dst, src []float32, n, w, stride int) {
 	}
 	_ = dst[(n-1)*stride+w-1]
 	_ = src[n*w-1]
-	d, s := unsafe.Pointer(&dst[0]), unsafe.Pointer(&src[0])
+	d0, s0 := unsafe.Pointer(&dst[0]), unsafe.Pointer(&src[0])
 	rowD, rowS := uintptr(stride*4), uintptr(w*4)
-	for y := 0; y < n; y++ {
+	for y := uintptr(0); y < uintptr(n); y++ {
+		d, s := unsafe.Add(d0, y*rowD), unsafe.Add(s0, y*rowS)
 		add8((*[8]float32)(d), (*[8]float32)(s))
 		if w == 16 {
 			add8((*[8]float32)(unsafe.Add(d, 32)), (*[8]float32)(unsafe.Add(s, 32)))
 		}
-		d, s = unsafe.Add(d, rowD), unsafe.Add(s, rowS)
 	}
 }
 

@@ -291,6 +291,8 @@ func (l *Pooling) maxPlane(inF, outF []float32, mask []int32) {
 		orow, mrow := out[y*l.outW:(y+1)*l.outW], mask[y*l.outW:(y+1)*l.outW]
 		if r.hi-r.lo == 2 && l.kw == 2 {
 			maxRow2x2(orow, mrow, in, w, r, l.cols)
+		} else if r.hi-r.lo == 3 && l.kw == 3 {
+			maxRow3x3(orow, mrow, in, w, r, l.cols)
 		} else {
 			maxRow(orow, mrow, in, w, r, l.cols)
 		}
@@ -326,6 +328,59 @@ func maxRow2x2(orow []uint32, mrow []int32, in []uint32, w int, r poolSpan, cols
 		}
 		orow[x], mrow[x] = uint32(floatKey(uint32(best))), arg
 	}
+}
+
+// maxRow3x3 pools one output row of 3x3 windows (CIFAR-10's), each
+// window in registers as two compare chains (rows 0-1 and row 2) merged
+// at the end, so the chains are short and neighbouring windows overlap.
+// The second chain wins only when strictly greater: it holds the later
+// elements, so the first maximum in row-major order still wins.
+func maxRow3x3(orow []uint32, mrow []int32, in []uint32, w int, r poolSpan, cols []poolSpan) {
+	r0, r1, r2 := in[r.lo*w:(r.lo+1)*w], in[(r.lo+1)*w:(r.lo+2)*w], in[(r.lo+2)*w:(r.lo+3)*w]
+	orow = orow[:len(cols)]
+	mrow = mrow[:len(cols)]
+	w32 := int32(w)
+	for x, c := range cols {
+		if c.hi-c.lo != 3 {
+			orow[x], mrow[x] = maxWindow(in, w, r, c)
+			continue
+		}
+		i := c.lo
+		b0 := int32(r.lo*w + i)
+		a0, a1, a2 := r0[i:i+3:i+3], r1[i:i+3:i+3], r2[i:i+3:i+3]
+		best, arg := noMaxKey, int32(-1)
+		arg = pick(floatKey(a0[0]), best, b0, arg)
+		best = max(best, floatKey(a0[0]))
+		arg = pick(floatKey(a0[1]), best, b0+1, arg)
+		best = max(best, floatKey(a0[1]))
+		arg = pick(floatKey(a0[2]), best, b0+2, arg)
+		best = max(best, floatKey(a0[2]))
+		arg = pick(floatKey(a1[0]), best, b0+w32, arg)
+		best = max(best, floatKey(a1[0]))
+		arg = pick(floatKey(a1[1]), best, b0+w32+1, arg)
+		best = max(best, floatKey(a1[1]))
+		arg = pick(floatKey(a1[2]), best, b0+w32+2, arg)
+		best = max(best, floatKey(a1[2]))
+		best2, arg2 := noMaxKey, int32(-1)
+		arg2 = pick(floatKey(a2[0]), best2, b0+2*w32, arg2)
+		best2 = max(best2, floatKey(a2[0]))
+		arg2 = pick(floatKey(a2[1]), best2, b0+2*w32+1, arg2)
+		best2 = max(best2, floatKey(a2[1]))
+		arg2 = pick(floatKey(a2[2]), best2, b0+2*w32+2, arg2)
+		best2 = max(best2, floatKey(a2[2]))
+		if best2 > best {
+			best, arg = best2, arg2
+		}
+		orow[x], mrow[x] = uint32(floatKey(uint32(best))), arg
+	}
+}
+
+// pick returns idx when k > best, else arg: a conditional move.
+func pick(k, best, idx, arg int32) int32 {
+	if k > best {
+		return idx
+	}
+	return arg
 }
 
 // maxRow pools one output row of any windows. The row holds the running

@@ -1,0 +1,73 @@
+package layers
+
+import (
+	"fmt"
+	"math"
+	"math/rand"
+	"testing"
+)
+
+// naiveMaxPool is Caffe's max pooling loop, written plainly: the first
+// strictly greater element of each window (row-major) wins.
+func naiveMaxPool(in []float32, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow int) ([]float32, []int32) {
+	out := make([]float32, c*oh*ow)
+	mask := make([]int32, c*oh*ow)
+	for p := 0; p < c; p++ {
+		for y := 0; y < oh; y++ {
+			for x := 0; x < ow; x++ {
+				hs, ws := y*sh-ph, x*sw-pw
+				he, we := min(hs+kh, h), min(ws+kw, w)
+				hs, ws = max(hs, 0), max(ws, 0)
+				best, arg := float32(-math.MaxFloat32), int32(-1)
+				for i := hs; i < he; i++ {
+					for j := ws; j < we; j++ {
+						if v := in[p*h*w+i*w+j]; v > best {
+							best, arg = v, int32(i*w+j)
+						}
+					}
+				}
+				out[p*oh*ow+y*ow+x], mask[p*oh*ow+y*ow+x] = best, arg
+			}
+		}
+	}
+	return out, mask
+}
+
+// The specialised max pooling paths (2x2, 3x3, general; order keys
+// instead of float compares) against the plain loop, on data with many
+// ties (a few distinct values, negative ones, zeros) and on odd sizes that
+// leave clipped windows at the edges.
+func TestMaxPoolingMatchesNaive(t *testing.T) {
+	rng := rand.New(rand.NewSource(9))
+	for _, c := range []struct{ kh, kw, sh, sw, ph, pw, h, w int }{
+		{2, 2, 2, 2, 0, 0, 24, 24}, {2, 2, 2, 2, 0, 0, 7, 9}, {2, 2, 2, 2, 1, 1, 6, 5},
+		{3, 3, 2, 2, 0, 0, 32, 32}, {3, 3, 2, 2, 0, 0, 9, 8}, {3, 3, 2, 2, 1, 1, 7, 7},
+		{3, 2, 1, 2, 0, 0, 6, 7}, {4, 4, 3, 3, 2, 1, 11, 10}, {1, 1, 3, 3, 0, 0, 5, 5},
+	} {
+		name := fmt.Sprintf("k%dx%d s%dx%d p%dx%d %dx%d", c.kh, c.kw, c.sh, c.sw, c.ph, c.pw, c.h, c.w)
+		t.Run(name, func(t *testing.T) {
+			text := fmt.Sprintf(`name: "p" type: "Pooling" pooling_param { pool: MAX kernel_h: %d kernel_w: %d stride_h: %d stride_w: %d pad_h: %d pad_w: %d }`,
+				c.kh, c.kw, c.sh, c.sw, c.ph, c.pw)
+			l := buildThreaded(t, text, 1)
+			x := NewBlob(2, 3, c.h, c.w)
+			vals := []float32{-2, -0.5, 0, 0, 1, 1, 3}
+			for i := range x.Data {
+				x.Data[i] = vals[rng.Intn(len(vals))]
+			}
+			top, mask := &Blob{}, &Blob{}
+			if err := l.Setup([]*Blob{x}, []*Blob{top, mask}); err != nil {
+				t.Fatal(err)
+			}
+			if err := l.Forward([]*Blob{x}, []*Blob{top, mask}); err != nil {
+				t.Fatal(err)
+			}
+			oh, ow := top.Height(), top.Width()
+			want, wantMask := naiveMaxPool(x.Data, 6, c.h, c.w, c.kh, c.kw, c.sh, c.sw, c.ph, c.pw, oh, ow)
+			for i := range want {
+				if top.Data[i] != want[i] || mask.Data[i] != float32(wantMask[i]) {
+					t.Fatalf("output %d: got %g (index %g), want %g (index %d)", i, top.Data[i], mask.Data[i], want[i], wantMask[i])
+				}
+			}
+		})
+	}
+}

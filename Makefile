@@ -6,7 +6,7 @@ DATA    := data
 OUT     := out
 export PATH := $(PATH):$(shell $(GO) env GOPATH)/bin
 
-.PHONY: all build test test-hdf5 test-short fuzz race demo demo-cluster data bench proto clean vet
+.PHONY: all build test test-hdf5 test-cluster test-short fuzz race demo demo-cluster data bench proto clean vet
 
 all: build
 
@@ -51,6 +51,11 @@ demo-cluster: data build
 	mkdir -p $(OUT)
 	$(BIN)/cos-train -train -conf testdata/lenet_solver.prototxt -clusterSize 2 -model $(OUT)/lenet2.caffemodel -features accuracy,loss -label label -output $(OUT)/features
 	$(BIN)/cos-train -test -conf testdata/lenet_solver.prototxt -model $(OUT)/lenet2.caffemodel -output $(OUT)/test2
+
+# LeNet on a real single-node Slurm cluster (srun -n 2) and with Open MPI
+# (mpirun -np 2). Installs and starts Slurm, munge and Open MPI (root, Debian).
+test-cluster:
+	./scripts/ci_cluster.sh
 
 bench: build
 	./bench/run.sh

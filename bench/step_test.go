@@ -44,7 +44,11 @@ func newSynth(n, c, h, w int) *synthSource {
 func (s *synthSource) Next(out *layers.Sample) error {
 	i := s.pos % len(s.imgs)
 	s.pos++
-	out.Key = fmt.Appendf(out.Key[:0], "%08d", i)
+	// Caffe's "%08d" keys, without fmt's allocation per record.
+	out.Key = append(out.Key[:0], "00000000"...)
+	for j, v := len(out.Key)-1, i; j >= 0 && v > 0; j, v = j-1, v/10 {
+		out.Key[j] = byte('0' + v%10)
+	}
 	out.Channels, out.Height, out.Width = s.c, s.h, s.w
 	out.Data = append(out.Data[:0], s.imgs[i]...)
 	out.FloatData = out.FloatData[:0]

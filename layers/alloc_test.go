@@ -42,6 +42,7 @@ func TestForwardBackwardAllocs(t *testing.T) {
 		{"embed", `name: "em" type: "Embed" embed_param { num_output: 4 input_dim: 10 }`, []*Blob{labels}, 1},
 		{"tile", `name: "ti" type: "Tile" tile_param { tiles: 3 }`, []*Blob{randBlob(rng, "x", 8, 10)}, 1},
 		{"reduction", `name: "re" type: "Reduction" reduction_param { operation: SUMSQ axis: 1 }`, []*Blob{randBlob(rng, "x", 8, 10)}, 1},
+		{"mvn", `name: "mvn" type: "MVN"`, []*Blob{randBlob(rng, "x", 8, 3, 5, 5)}, 1},
 		{"crop", `name: "cr" type: "Crop" crop_param { offset: 1 }`, []*Blob{randBlob(rng, "x", 8, 2, 6, 6), NewBlob(8, 2, 4, 3)}, 1},
 	}
 	for _, c := range cases {

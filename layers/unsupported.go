@@ -15,7 +15,6 @@ var unsupported = map[string]string{
 	"RNN":                     "recurrent layers are not supported",
 	"Recurrent":               "recurrent layers are not supported",
 	"SPP":                     "spatial pyramid pooling is not supported",
-	"MVN":                     "mean-variance normalization is not supported",
 	"Filter":                  "Filter is not supported",
 	"BatchReindex":            "BatchReindex is not supported",
 	"Parameter":               "Parameter is not supported",

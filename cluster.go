@@ -47,7 +47,11 @@ func RunExecutorIfChild() {
 		os.Exit(1)
 	}
 	ctx := context.Background()
-	if err := runJob(ctx, &cfg, jobKind(kind), res); err != nil {
+	err := func() (err error) {
+		defer recoverJob(&err)
+		return runJob(ctx, &cfg, jobKind(kind), res)
+	}()
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "%v\n", err)
 		os.Exit(1)
 	}

@@ -100,8 +100,14 @@ func (c *Config) Check(m Mode) error {
 	if m.Test && m.Features {
 		return usageErr("-test and -features are separate jobs: -test writes test_result.txt, -features writes part files, both into -output")
 	}
-	if (m.Test || m.Features) && !m.Train && c.Model == "" {
-		return usageErr("-test and -features need -model <file.caffemodel> (the weights to evaluate)")
+	if m.Test && c.Model == "" {
+		return usageErr("-test needs -model <file.caffemodel> (the weights to evaluate)")
+	}
+	if m.Features && c.Model == "" {
+		if m.Train {
+			return usageErr("-train with -features needs -model <file.caffemodel>: where training writes the weights the features are then computed with")
+		}
+		return usageErr("-features needs -model <file.caffemodel> (the weights to evaluate)")
 	}
 	if m.Features && c.Output == "" {
 		return usageErr("-features needs -output <folder> for the part files")

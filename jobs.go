@@ -57,8 +57,12 @@ type FeaturesResult struct {
 
 // Train trains the net of cfg.Solver and writes the final weights to
 // cfg.Model. With ClusterSize > 1 it runs that many executor processes.
+// cfg.Features and cfg.Label are ignored: call Features afterwards.
 func Train(ctx context.Context, cfg Config) (_ *TrainResult, err error) {
 	defer recoverJob(&err)
+	// Train only trains: a Config shared with a later Features call may
+	// carry its columns.
+	cfg.Features, cfg.Label = nil, ""
 	if err := cfg.Check(Mode{Train: true}); err != nil {
 		return nil, err
 	}

@@ -102,7 +102,7 @@ func TestLeNetStepAllocatesNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	if allocs != 0 {
+	if allocs != 0 && !raceEnabled {
 		t.Errorf("a LeNet training step allocates %v times", allocs)
 	}
 	if s.Iter() != 3+11 {

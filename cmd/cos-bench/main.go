@@ -6,19 +6,24 @@
 // replaced by Input layers of the same tops (filled once with random pixels
 // and labels), runs warm-up iterations, then -runs runs of -iters
 // iterations each, and prints one line per net and one per layer, as
-// space-separated key=value pairs after the net's short name:
+// space-separated key=value pairs after cos_<net name>:
 //
-//	lenet batch=64 impl=native/avx512 threads=2 ms/iter=5.12 ... allocs/iter=0
-//	lenet layer=conv1 type=Convolution fwd_ms=0.301 bwd_ms=0.402 gflop=0.111 ...
+//	cos_lenet batch=64 impl=native/avx512 threads=2 ms_per_iter=5.12 ... allocs/iter=0.00
+//	cos_lenet layer=conv1 type=Convolution fwd_ms=0.301 bwd_ms=0.402 gflop=0.111 ...
 //
-// ms/iter is the median over runs of each run's mean; per-layer times are
-// means over every timed iteration; update_ms is the mean iteration minus
-// the layers' forward and backward (solver update and bookkeeping).
-// cpu_ms/iter is the process's CPU time per iteration: on a machine shared
-// with other work it shows what the step costs when wall time cannot
-// (with T threads, ms/iter ≈ cpu_ms/iter / T at best). GFLOP counts only the gemm work of
-// Convolution and InnerProduct layers (2·M·N·K per product: forward, weight
-// gradient, and bottom gradient when the net needs it).
+// (bench/run.sh's ratio lines read the cos_<net> ... ms_per_iter= form.)
+//
+//   - ms_per_iter: the median over runs of each run's mean (min and max too);
+//   - cpu_ms/iter: the process's CPU time per iteration; on a machine shared
+//     with other work it shows what a step costs when wall time cannot
+//     (with T threads, ms_per_iter ≈ cpu_ms/iter / T at best);
+//   - fwd_ms, bwd_ms: the layers' mean forward and backward times;
+//     update_ms is the rest of an iteration (solver update, bookkeeping);
+//   - gflop/iter, gflops: the gemm work of Convolution and InnerProduct
+//     layers, 2·M·N·K per product (forward, weight gradient, and bottom
+//     gradient where the net propagates), over the median iteration time;
+//   - allocs/iter: heap allocations (runtime.MemStats.Mallocs) per timed
+//     iteration.
 package main
 
 import (
@@ -168,8 +173,13 @@ func loadAvg() string {
 	return strings.Join(f[:3], ",")
 }
 
-// shortName is the net's name as the first field of its output lines.
+// shortName is the net's name as the first field of its output lines:
+// cos_ and the lower-cased name.
 func shortName(name string) string {
+	return "cos_" + netKey(name)
+}
+
+func netKey(name string) string {
 	s := strings.ToLower(name)
 	s = strings.TrimSuffix(s, "_quick")
 	if s == "cifar10" {
@@ -227,7 +237,9 @@ func benchNet(path string, c config, out io.Writer) error {
 	n.ResetTimings()
 	perRun := make([]float64, c.runs)
 	var ms0, ms1 runtime.MemStats
-	runtime.GC()
+	// No runtime.GC() here: a collection empties the runtime's caches
+	// (goroutine wait records, sync.Pools), whose refill would then be
+	// counted as the step's allocations.
 	runtime.ReadMemStats(&ms0)
 	cpu0 := processCPU()
 	for r := range perRun {
@@ -267,7 +279,7 @@ func benchNet(path string, c config, out io.Writer) error {
 	if len(inputs) > 0 {
 		batch = inputs[0].shape[0]
 	}
-	fmt.Fprintf(out, "%s batch=%d impl=%s threads=%d iters=%d runs=%d ms/iter=%.3f min=%.3f max=%.3f cpu_ms/iter=%.3f fwd_ms=%.3f bwd_ms=%.3f update_ms=%.3f gflop/iter=%.4f gflops=%.1f allocs/iter=%.2f load=%s\n",
+	fmt.Fprintf(out, "%s batch=%d impl=%s threads=%d iters=%d runs=%d ms_per_iter=%.3f min=%.3f max=%.3f cpu_ms/iter=%.3f fwd_ms=%.3f bwd_ms=%.3f update_ms=%.3f gflop/iter=%.4f gflops=%.1f allocs/iter=%.2f load=%s\n",
 		name, batch, blas.Impl(), blas.Threads(), c.iters, c.runs, med, sorted[0], sorted[len(sorted)-1], cpuMS,
 		fwd, bwd, max(0, mean-fwd-bwd), gflop, gflop/(med/1e3), allocs, loadAvg())
 	if c.layers {

@@ -78,10 +78,13 @@ func (c *Curves) WriteFiles(base string) error {
 		return p
 	}
 	losses := newPanel("training", "loss")
-	if c.hasPositiveLoss() {
+	if lo, hi, ok := c.positiveLossRange(); ok {
 		losses.Y.Label.Text = "loss (log scale)"
 		losses.Y.Scale = plot.LogScale{}
 		losses.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+		// Set the range ourselves: a flat curve would otherwise get a
+		// range reaching 0, which a log axis cannot draw.
+		losses.Y.Min, losses.Y.Max = lo/1.5, hi*1.5
 	}
 	outputs := newPanel("", "test outputs")
 	lr := newPanel("", "learning rate")
@@ -155,13 +158,18 @@ func (c *Curves) WriteFiles(base string) error {
 	return a.Commit()
 }
 
-func (c *Curves) hasPositiveLoss() bool {
+// positiveLossRange is the range of the positive loss values, if any.
+func (c *Curves) positiveLossRange() (lo, hi float64, ok bool) {
+	lo, hi = math.Inf(1), math.Inf(-1)
 	for _, s := range c.order {
-		if strings.Contains(s, "loss") && len(positive(c.series[s])) > 0 {
-			return true
+		if !strings.Contains(s, "loss") {
+			continue
+		}
+		for _, p := range positive(c.series[s]) {
+			lo, hi, ok = math.Min(lo, p.Y), math.Max(hi, p.Y), true
 		}
 	}
-	return false
+	return lo, hi, ok
 }
 
 func positive(pts plotter.XYs) plotter.XYs {

@@ -215,7 +215,15 @@ func TestCurvesFiles(t *testing.T) {
 // An empty or all-zero history (display: 0, or a loss of exactly 0) must
 // still draw: a log axis cannot, so the panel falls back to linear.
 func TestCurvesWithoutPositiveLoss(t *testing.T) {
-	for _, c := range []*Curves{{}, func() *Curves { var c Curves; c.Add(SeriesLoss, 10, 0); c.Add(SeriesLR, 10, 0.1); return &c }()} {
+	flat := func() *Curves {
+		var c Curves
+		for it := 5; it <= 20; it += 5 {
+			c.Add(SeriesLoss, it, 0.693147)
+			c.Add("test_loss", it, 0.693147)
+		}
+		return &c
+	}()
+	for _, c := range []*Curves{{}, func() *Curves { var c Curves; c.Add(SeriesLoss, 10, 0); c.Add(SeriesLR, 10, 0.1); return &c }(), flat} {
 		base := filepath.Join(t.TempDir(), "c")
 		if err := c.WriteFiles(base); err != nil {
 			t.Fatal(err)

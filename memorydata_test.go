@@ -25,8 +25,8 @@ func TestCaffeOnSparkMemoryDataSolver(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := string(solver)
-	s = strings.Replace(s, "max_iter: 2000", "max_iter: 60", 1)
-	s = strings.Replace(s, "test_interval: 100", "test_interval: 60", 1)
+	s = strings.Replace(s, "max_iter: 10000", "max_iter: 60", 1)
+	s = strings.Replace(s, "test_interval: 500", "test_interval: 60", 1)
 	s = strings.Replace(s, "display: 100", "display: 20", 1)
 	s = strings.Replace(s, `snapshot_prefix: "out/mnist_lenet"`, `snapshot_prefix: "`+filepath.Join(dir, "mnist_lenet")+`"`, 1)
 	// The net file stays in testdata: the solver's net: path is found next

@@ -53,6 +53,7 @@ type parPool struct {
 	// last task is done; whoever finishes it clears waiting and sends.
 	waiting  atomic.Bool
 	finished chan struct{}
+	panicked atomic.Pointer[panicBox]
 }
 
 // waitSpins is how many polls a caller makes for the last tasks before
@@ -136,6 +137,25 @@ func runParallel(job parJob, parts, ntask int) {
 	pool.waitDone(int64(ntask))
 	pool.job = nil
 	blas.SetThreads(prevThreads)
+	if p := pool.panicked.Swap(nil); p != nil {
+		// A task panicked (on whichever goroutine): re-raised here, on
+		// the caller's, where the net's and the jobs' recovery can see it.
+		panic(p.v)
+	}
+}
+
+// panicBox carries a task's panic value to the region's caller.
+type panicBox struct{ v any }
+
+// runTask runs one task, recording a panic instead of letting it kill the
+// process from a pool goroutine; the task still counts as done.
+func runTask(job parJob, slot, task int) {
+	defer func() {
+		if r := recover(); r != nil {
+			pool.panicked.CompareAndSwap(nil, &panicBox{r})
+		}
+	}()
+	job.runTask(slot, task)
 }
 
 // claimTasks runs tasks of the current region in slot until none is left
@@ -150,7 +170,7 @@ func claimTasks(slot int) {
 			return
 		}
 		if pool.state.CompareAndSwap(s, s+1) {
-			pool.job.runTask(slot, next)
+			runTask(pool.job, slot, next)
 			if pool.done.Add(1) == int64(n) && pool.waiting.CompareAndSwap(true, false) {
 				pool.finished <- struct{}{}
 			}

@@ -256,6 +256,39 @@ func TestRunParallelRegions(t *testing.T) {
 	})
 }
 
+// A task that panics on a pool goroutine must not kill the process: the
+// panic reaches runParallel's caller, and the pool keeps working.
+func TestRunParallelPanic(t *testing.T) {
+	withProcs(2, func() {
+		for _, bad := range []int{0, 5} { // the caller's first task, and one a worker may run
+			func() {
+				defer func() {
+					if r := recover(); r != "boom" {
+						t.Errorf("task %d: recovered %v, want boom", bad, r)
+					}
+				}()
+				runParallel(&panicJob{bad: bad}, 2, 8)
+				t.Errorf("task %d: no panic", bad)
+			}()
+		}
+		j := &countJob{hits: make([]int, 6), parts: 2}
+		runParallel(j, 2, 6)
+		for i, h := range j.hits {
+			if h != 1 {
+				t.Fatalf("after a panic: task %d ran %d times", i, h)
+			}
+		}
+	})
+}
+
+type panicJob struct{ bad int }
+
+func (j *panicJob) runTask(_, t int) {
+	if t == j.bad {
+		panic("boom")
+	}
+}
+
 type countJob struct {
 	hits    []int
 	parts   int

@@ -106,7 +106,7 @@ func TestLoadTestdataSolvers(t *testing.T) {
 		warnings int
 	}{
 		{"lenet_solver.prototxt", "lenet_train_test.prototxt", caffepb.SolverParameter_CPU, 10000, 100, 0},
-		{"lenet_memory_solver.prototxt", "lenet_memory_train_test.prototxt", caffepb.SolverParameter_GPU, 2000, 10, 1},
+		{"lenet_memory_solver.prototxt", "lenet_memory_train_test.prototxt", caffepb.SolverParameter_GPU, 10000, 10, 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.file, func(t *testing.T) {

@@ -22,7 +22,7 @@ vet:
 test: build data
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
-	$(GO) test -count=1 -race -timeout 10m ./blas/ ./distri/
+	$(GO) test -count=1 -race -timeout 10m ./blas/ ./distri/ ./layers/ ./solver/
 	$(GO) test -run '^$$' -fuzz FuzzParseNet -fuzztime 20s -fuzzminimizetime 3s ./prototxt/
 	$(MAKE) test-hdf5
 

@@ -8,12 +8,12 @@
 # processes (OpenBLAS's threads spin after each call and would steal the
 # cores from the next benchmark in the same process).
 #
-# Knobs: BENCH_ROUNDS (default 4), BENCH_TIME (go -benchtime per round,
+# Knobs: BENCH_ROUNDS (default 3), BENCH_TIME (go -benchtime per round,
 # default 100ms), BENCH_SKIP_TORCH=1, BENCH_SKIP_OPENBLAS=1.
 set -u
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
-ROUNDS=${BENCH_ROUNDS:-4}
+ROUNDS=${BENCH_ROUNDS:-3}
 BT=${BENCH_TIME:-100ms}
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
@@ -51,11 +51,16 @@ shapes=$(sed -n 's/^\t{"\([a-z0-9_]*\)", \(true\|false\).*/\1/p' blas/bench_test
 for r in $(seq "$ROUNDS"); do
   "$TMP/blas.test" -test.run '^$' -test.bench 'FMAPeak/avx|Level1/.*/(avx|ref)' -test.benchtime="$BT" >>"$TMP/gemm.txt" 2>&1
   for s in $shapes; do
-    "$TMP/blas.test" -test.run '^$' -test.bench "Sgemm/^$s\$/(native|gonum)" -test.benchtime="$BT" >>"$TMP/gemm.txt" 2>&1
-    if [ "$have_openblas" = 1 ]; then
-      OPENBLAS_NUM_THREADS=$(nproc) "$TMP/blas_openblas.test" -test.run '^$' -test.bench "Sgemm/^$s\$/openblas" \
-        -test.benchtime="$BT" >>"$TMP/gemm.txt" 2>&1
-    fi
+    # native, peer, native, peer: a burst of load hits both sides.
+    for rep in 1 2; do
+      impl='native'
+      [ "$rep" = 1 ] && impl='native|gonum'
+      "$TMP/blas.test" -test.run '^$' -test.bench "Sgemm/^$s\$/($impl)" -test.benchtime="$BT" >>"$TMP/gemm.txt" 2>&1
+      if [ "$have_openblas" = 1 ]; then
+        OPENBLAS_NUM_THREADS=$(nproc) "$TMP/blas_openblas.test" -test.run '^$' -test.bench "Sgemm/^$s\$/openblas" \
+          -test.benchtime="$BT" >>"$TMP/gemm.txt" 2>&1
+      fi
+    done
   done
 done
 grep -E '^(FAIL|panic)|cannot|undefined' "$TMP/gemm.txt" | head -5

@@ -6,7 +6,7 @@ DATA    := data
 OUT     := out
 export PATH := $(PATH):$(shell $(GO) env GOPATH)/bin
 
-.PHONY: all build test test-hdf5 test-cluster test-short fuzz race demo demo-cluster data bench proto clean vet
+.PHONY: all build vet test test-hdf5 test-cluster demo demo-cluster data bench proto clean
 
 all: build
 

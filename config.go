@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/cos-project/cos/prototxt"
 )
 
 // Config holds the settings of a job. Field names follow CaffeOnSpark's
@@ -90,6 +92,21 @@ type Mode struct {
 func (c *Config) Check(m Mode) error {
 	if c.Solver == "" {
 		return usageErr("-conf <solver.prototxt> is required")
+	}
+	// Plain paths and file: URLs everywhere (CaffeOnSpark's files use
+	// file:/…); hdfs:// and other remote schemes get a clear error.
+	for _, f := range []struct {
+		flag string
+		p    *string
+	}{{"-conf", &c.Solver}, {"-model", &c.Model}, {"-weights", &c.Weights}, {"-snapshot", &c.Snapshot}, {"-output", &c.Output}, {"curves", &c.Curves}} {
+		if *f.p == "" {
+			continue
+		}
+		lp, err := prototxt.LocalPath(*f.p)
+		if err != nil {
+			return fmt.Errorf("%s: %w", f.flag, err)
+		}
+		*f.p = lp
 	}
 	if !m.Train && !m.Test && !m.Features {
 		return usageErr("nothing to do: give -train, -test or -features")

@@ -25,10 +25,12 @@ var ErrRemotePath = errors.New("remote data paths are not supported")
 // exists in none of the places tried.
 var ErrNotFound = errors.New("not found")
 
-// localPath strips a file: URL down to a local path and rejects other
-// schemes. Accepted: plain paths, file:/abs, file:///abs,
-// file://localhost/abs, file:rel.
-func localPath(p string) (string, error) {
+// LocalPath strips a file: URL down to a local path and rejects other
+// schemes with an error saying to mount or copy the data. Accepted: plain
+// paths, file:/abs, file:///abs, file://localhost/abs, file:rel. Every
+// path a user gives cos (solver, model, weights, snapshot, output) goes
+// through it.
+func LocalPath(p string) (string, error) {
 	m := schemeRE.FindStringSubmatch(p)
 	if m == nil {
 		return p, nil
@@ -65,7 +67,7 @@ func ResolvePath(p string, solverDir string) (string, error) {
 	if strings.TrimSpace(p) == "" {
 		return "", errors.New("empty path")
 	}
-	lp, err := localPath(p)
+	lp, err := LocalPath(p)
 	if err != nil {
 		return "", err
 	}

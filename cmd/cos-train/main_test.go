@@ -80,7 +80,7 @@ func TestRunErrorsNameTheFile(t *testing.T) {
 	}{
 		{"missing solver", []string{"-train", "-conf", filepath.Join(dir, "nope.prototxt")}, []string{"nope.prototxt"}},
 		{"syntax error", []string{"-train", "-conf", bad}, []string{"bad_solver.prototxt:3:"}},
-		{"hdfs model", []string{"-test", "-conf", bad, "-model", "hdfs:///models/m.caffemodel"}, []string{"bad_solver.prototxt"}},
+		{"hdfs model", []string{"-test", "-conf", bad, "-model", "hdfs:///models/m.caffemodel"}, []string{"-model", "hdfs:///models/m.caffemodel", "mount"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -92,6 +92,31 @@ func TestRunErrorsNameTheFile(t *testing.T) {
 				if !strings.Contains(stderr.String(), w) {
 					t.Errorf("stderr %q does not mention %q", stderr.String(), w)
 				}
+			}
+		})
+	}
+}
+
+// TestPathsAndURLs: file: URLs work wherever a path is taken; remote
+// schemes are refused with advice to mount or copy.
+func TestPathsAndURLs(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		args []string
+	}{
+		{"hdfs conf", []string{"-train", "-conf", "hdfs:///jobs/solver.prototxt"}},
+		{"hdfs model", []string{"-test", "-conf", "s.prototxt", "-model", "hdfs://nn:8020/m.caffemodel"}},
+		{"wasb weights", []string{"-train", "-conf", "s.prototxt", "-weights", "wasb://c@a.blob.core.windows.net/w.caffemodel"}},
+		{"s3 snapshot", []string{"-train", "-conf", "s.prototxt", "-snapshot", "s3://b/s.solverstate"}},
+		{"hdfs output", []string{"-features", "ip", "-conf", "s.prototxt", "-model", "m", "-output", "hdfs:///out"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			if code := run(c.args, &stdout, &stderr); code != 1 {
+				t.Fatalf("exit %d", code)
+			}
+			if !strings.Contains(stderr.String(), "mount") || !strings.Contains(stderr.String(), "copy") {
+				t.Errorf("error %q does not say to mount or copy the data", stderr.String())
 			}
 		})
 	}

@@ -23,9 +23,18 @@ peaks = [(k.split("/", 1)[1], v) for k, v in best.items() if k.startswith("FMAPe
 for name, v in peaks:
     print(f"fma_peak {name:8s} {v:8.1f} GFLOP/s (register-only loop, all threads)")
 
-lvl = [(k.split("/", 1)[1], v) for k, v in best.items() if k.startswith("Level1/")]
-if lvl:
-    print("level-1/2 GFLOP/s: " + "  ".join(f"{n}={v:.1f}" for n, v in lvl))
+# Level-1/2 kernels: the native kernel set next to the pure-Go reference
+# ("ref"), as a ratio, one line per operation.
+lvl = OrderedDict()
+for k, v in best.items():
+    if k.startswith("Level1/") and k.count("/") >= 2:
+        op, impl = k[len("Level1/"):].rsplit("/", 1)
+        lvl.setdefault(op, OrderedDict())[impl] = v
+for op, d in lvl.items():
+    cells = "  ".join(f"{i}={v:.1f}" for i, v in d.items())
+    fast = [i for i in d if i != "ref"]
+    ratio = f"  {fast[0]}/ref = {d[fast[0]] / d['ref']:.2f}x" if fast and "ref" in d else ""
+    print(f"level-1/2 {op:18s} GFLOP/s: {cells}{ratio}")
 
 shapes = OrderedDict()
 for k, v in best.items():

@@ -66,7 +66,25 @@ type Convolution struct {
 	wPart, bPart []float32
 	fwd          convFwdJob
 	bwd          convBwdJob
+	red          convReduceJob
+
+	// Fast backward forms (see backwardImage); both off reproduces the
+	// plain im2col/gemm/col2im form, kept as the reference.
+	dwT    bool          // weight gradient accumulated transposed, per slot
+	dwAcc  [][]float32   // per slot: kDim×numOutput accumulator (dwT)
+	dOutT  [][]float32   // per slot: one image's top gradient transposed (dwT)
+	direct bool          // bottom gradient as a convolution of the top gradient
+	dgeom  blas.ConvGeom // geometry of that convolution (direct)
+	dPads  [][]float32   // per slot: zero-bordered top-gradient copy (direct)
+	wFlip  []float32     // channels × numOutput*kh*kw flipped weights (direct)
 }
+
+// Switches for the fast backward forms; tests turn them off to compare
+// against the plain form.
+var (
+	convUseDWT    = true
+	convUseDirect = true
+)
 
 // convBlocks is the number of image blocks of the backward pass: enough
 // to keep two to four threads busy with uneven progress, few enough that
@@ -246,10 +264,39 @@ func (l *Convolution) Reshape(bottom, top []*Blob) error {
 	if !l.is1x1 {
 		l.colSize = l.geom.ColSize()
 	}
+	// The weight gradient dW = dOut·colᵀ is a gemm with a transposed
+	// operand that blas runs with its slower dot-product tiles; computed
+	// as dWᵀ = col·dOutᵀ (dOut transposed per image, cheap) it is a plain
+	// gemm whose N is num_output, the micro-kernel's width when that is a
+	// multiple of 16 (CIFAR-10's 32 and 64) and the column matrix is tall
+	// (measured: slower than the dot path on CIFAR-10's conv1, K = 75).
+	l.dwT = convUseDWT && l.group == 1 && l.numOutput%16 == 0 && l.kDim >= 8*l.numOutput
+	// With unit stride the bottom gradient is itself a unit-stride
+	// convolution of the top gradient (padding kernel-1-pad, weights
+	// flipped and transposed): an im2col of the top gradient plus the
+	// forward-shaped gemm, instead of a gemm into a column matrix and a
+	// col2im that adds it back (reads and writes every entry). Taken when
+	// that column matrix is no larger than the one col2im would add up
+	// (CIFAR-10's conv2; not LeNet's unpadded conv2, four times larger).
+	l.direct = false
+	if convUseDirect && l.unitStride && !l.is1x1 && l.group == 1 && l.ph <= l.kh-1 && l.pw <= l.kw-1 {
+		l.dgeom = blas.ConvGeom{
+			Channels: l.numOutput, Height: outH, Width: outW,
+			KernelH: l.kh, KernelW: l.kw, PadH: l.kh - 1 - l.ph, PadW: l.kw - 1 - l.pw,
+			StrideH: 1, StrideW: 1, DilationH: 1, DilationW: 1,
+		}
+		if l.dgeom.OutH() == h && l.dgeom.OutW() == w && l.dgeom.ColSize() <= l.colSize {
+			l.direct = true
+			l.wFlip = growF32(l.wFlip, l.channels*l.numOutput*l.kh*l.kw)
+		}
+	}
 	l.blocks = max(1, min(convBlocks, l.num))
 	l.ensureScratch(effectiveThreads(l.threads))
 	for _, p := range l.pads {
 		// The geometry may have moved the border: zero it all again.
+		clear(p)
+	}
+	for _, p := range l.dPads {
 		clear(p)
 	}
 	wn := l.numOutput * l.kDim
@@ -279,6 +326,27 @@ func (l *Convolution) ensureScratch(parts int) {
 		if len(l.pads[i]) != np {
 			// Fresh (zeroed) memory: im2colS1 relies on a zero border.
 			l.pads[i] = make([]float32, np)
+		}
+	}
+	for len(l.dwAcc) < parts {
+		l.dwAcc = append(l.dwAcc, nil)
+		l.dOutT = append(l.dOutT, nil)
+	}
+	if l.dwT {
+		for i := range l.dwAcc {
+			l.dwAcc[i] = growF32(l.dwAcc[i], l.numOutput*l.kDim)
+			l.dOutT[i] = growF32(l.dOutT[i], l.outDim)
+		}
+	}
+	for len(l.dPads) < parts {
+		l.dPads = append(l.dPads, nil)
+	}
+	if l.direct {
+		nd := paddedSize(&l.dgeom)
+		for i := range l.dPads {
+			if len(l.dPads[i]) != nd {
+				l.dPads[i] = make([]float32, nd)
+			}
 		}
 	}
 }
@@ -330,11 +398,22 @@ func (l *Convolution) forwardImage(in, out, col, pad []float32) {
 			w[g*wg:(g+1)*wg], col[g*cg:(g+1)*cg], 0, out[g*og:(g+1)*og])
 	}
 	if l.biasTerm {
-		for o, bv := range l.params[1].Data[:l.numOutput] {
-			row := out[o*l.outSpatial : (o+1)*l.outSpatial]
-			for j := range row {
-				row[j] += bv
-			}
+		addBiasRows(out[:l.outDim], l.params[1].Data[:l.numOutput], l.outSpatial)
+	}
+}
+
+// addBiasRows adds bias[o] to row o (of n floats) of out: eight lanes at a
+// time when the rows allow, the same single add per element either way.
+func addBiasRows(out, bias []float32, n int) {
+	if im2colAVX && !im2colScalarOnly && n%8 == 0 && n > 0 && len(bias) > 0 {
+		_ = out[len(bias)*n-1]
+		addBiasRowsAVX(&out[0], &bias[0], len(bias), n)
+		return
+	}
+	for o, bv := range bias {
+		row := out[o*n : (o+1)*n]
+		for j := range row {
+			row[j] += bv
 		}
 	}
 }
@@ -345,6 +424,9 @@ func (l *Convolution) Backward(top []*Blob, propagateDown []bool, bottom []*Blob
 	parts := effectiveThreads(l.threads)
 	l.ensureScratch(parts)
 	wn := l.numOutput * l.kDim
+	if l.direct {
+		l.flipWeights()
+	}
 	for i, b := range bottom {
 		pd := i < len(propagateDown) && propagateDown[i]
 		l.bwd = convBwdJob{l: l, topDiff: top[i].Diff, in: b.Data}
@@ -352,11 +434,11 @@ func (l *Convolution) Backward(top []*Blob, propagateDown []bool, bottom []*Blob
 			l.bwd.inDiff = b.Diff
 		}
 		runParallel(&l.bwd, parts, l.blocks)
-		// Blocks 1.. summed into the diffs in block order.
-		wd := l.params[0].Diff[:wn]
-		for k := 0; k < l.blocks-1; k++ {
-			addTo(wd, l.wPart[k*wn:(k+1)*wn])
-		}
+		// Blocks 1.. summed into the diffs in block order, split over the
+		// threads by ranges of weights (each element still gets its
+		// partial sums in block order).
+		l.red = convReduceJob{l: l, tasks: max(1, min(4*parts, wn/convReduceMin))}
+		runParallel(&l.red, parts, l.red.tasks)
 		if l.biasTerm {
 			bd := l.params[1].Diff[:l.numOutput]
 			for k := 0; k < l.blocks-1; k++ {
@@ -370,8 +452,38 @@ func (l *Convolution) Backward(top []*Blob, propagateDown []bool, bottom []*Blob
 // addTo adds src into dst element-wise.
 func addTo(dst, src []float32) {
 	dst = dst[:len(src)]
-	for i, v := range src {
-		dst[i] += v
+	n := 0
+	if im2colAVX && !im2colScalarOnly && len(src) >= 8 {
+		n = len(src) &^ 7
+		addToAVX(&dst[0], &src[0], n)
+	}
+	for i, v := range src[n:] {
+		dst[n+i] += v
+	}
+}
+
+// convReduceMin is the fewest weights a reduction task takes: below it a
+// helper's wake-up costs more than the adds.
+const convReduceMin = 4096
+
+// convReduceJob adds the partial weight gradients of blocks 1.. into the
+// weight diff, a task per range of weights.
+type convReduceJob struct {
+	l     *Convolution
+	tasks int
+}
+
+func (j *convReduceJob) runTask(_, t int) {
+	l := j.l
+	wn := l.numOutput * l.kDim
+	// Ranges on 8-float boundaries, so the vector adds cover them.
+	lo, hi := (t*wn/j.tasks)&^7, ((t+1)*wn/j.tasks)&^7
+	if t == j.tasks-1 {
+		hi = wn
+	}
+	wd := l.params[0].Diff[lo:hi]
+	for k := 0; k < l.blocks-1; k++ {
+		addTo(wd, l.wPart[k*wn+lo:k*wn+hi])
 	}
 }
 
@@ -401,31 +513,86 @@ func (j *convBwdJob) runTask(slot, blk int) {
 	}
 	lo, hi := blk*l.num/l.blocks, (blk+1)*l.num/l.blocks
 	col := l.cols[slot]
+	acc := wd
+	if l.dwT {
+		acc = l.dwAcc[slot]
+		clear(acc)
+	}
 	for n := lo; n < hi; n++ {
 		dOut := j.topDiff[n*l.outDim : (n+1)*l.outDim]
 		for o := range bd {
-			var s float32
-			for _, v := range dOut[o*l.outSpatial : (o+1)*l.outSpatial] {
-				s += v
-			}
-			bd[o] += s
+			bd[o] += sum32(dOut[o*l.outSpatial : (o+1)*l.outSpatial])
 		}
 		var dIn []float32
 		if j.inDiff != nil {
 			dIn = j.inDiff[n*l.inDim : (n+1)*l.inDim]
 		}
-		l.backwardImage(dOut, j.in[n*l.inDim:(n+1)*l.inDim], dIn, col, l.pads[slot], wd)
+		l.backwardImage(slot, dOut, j.in[n*l.inDim:(n+1)*l.inDim], dIn, col, l.pads[slot], acc)
+	}
+	if l.dwT {
+		// wd[o][k] += acc[k][o]
+		m := l.numOutput
+		for o := 0; o < m; o++ {
+			row := wd[o*l.kDim : (o+1)*l.kDim]
+			for k := range row {
+				row[k] += acc[k*m+o]
+			}
+		}
 	}
 }
 
-// backwardImage accumulates wd += dOut * im2col(in)^T and, when dIn is
-// not nil, writes dIn = col2im(W^T * dOut) for one image. col is scratch.
+// sum32 is the sum of v with eight running partial sums (added in a fixed
+// order at the end): one serial chain of adds is bound by the add
+// latency, eight are not.
+func sum32(v []float32) float32 {
+	if im2colAVX && !im2colScalarOnly && len(v)%8 == 0 && len(v) > 0 {
+		return sum8AVX(&v[0], len(v))
+	}
+	var s0, s1, s2, s3, s4, s5, s6, s7 float32
+	for len(v) >= 8 {
+		a := (*[8]float32)(v)
+		s0 += a[0]
+		s1 += a[1]
+		s2 += a[2]
+		s3 += a[3]
+		s4 += a[4]
+		s5 += a[5]
+		s6 += a[6]
+		s7 += a[7]
+		v = v[8:]
+	}
+	for _, x := range v {
+		s0 += x
+	}
+	return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+}
+
+// flipWeights writes wFlip[c][o][ky][kx] = W[o][c][kh-1-ky][kw-1-kx], the
+// kernel of the convolution that maps the top gradient to the bottom's.
+func (l *Convolution) flipWeights() {
+	w := l.params[0].Data
+	kk := l.kh * l.kw
+	for o := 0; o < l.numOutput; o++ {
+		for c := 0; c < l.channels; c++ {
+			src := w[(o*l.channels+c)*kk : (o*l.channels+c+1)*kk]
+			dst := l.wFlip[(c*l.numOutput+o)*kk : (c*l.numOutput+o+1)*kk]
+			for i, v := range src {
+				dst[kk-1-i] = v
+			}
+		}
+	}
+}
+
+// backwardImage accumulates wd += dOut * im2col(in)^T (or, with dwT,
+// its transpose into the slot's accumulator) and, when dIn is not nil,
+// writes dIn = col2im(W^T * dOut) (or, with direct, the equal convolution
+// of dOut with the flipped weights) for one image. col is scratch.
 //
 // The columns are recomputed rather than kept from Forward: measured on
 // LeNet's and CIFAR-10's layers, a batch-wide column cache (and, with a
 // side-by-side layout, one long-K weight-gradient gemm per block of
 // images) was slower than this per-image form, whose buffers stay in L2.
-func (l *Convolution) backwardImage(dOut, in, dIn, col, pad, wd []float32) {
+func (l *Convolution) backwardImage(slot int, dOut, in, dIn, col, pad, wd []float32) {
 	wg := l.mg * l.kDim
 	cg := l.kDim * l.outSpatial
 	og := l.mg * l.outSpatial
@@ -434,11 +601,26 @@ func (l *Convolution) backwardImage(dOut, in, dIn, col, pad, wd []float32) {
 		l.im2col(in, col, pad)
 		src = col
 	}
-	for g := 0; g < l.group; g++ {
-		blas.Gemm(false, true, l.mg, l.kDim, l.outSpatial, 1,
-			dOut[g*og:(g+1)*og], src[g*cg:(g+1)*cg], 1, wd[g*wg:(g+1)*wg])
+	if l.dwT {
+		// wd is the slot's kDim×numOutput accumulator (group 1).
+		dt := l.dOutT[slot]
+		transpose(dOut, dt, l.numOutput, l.outSpatial)
+		blas.Gemm(false, false, l.kDim, l.numOutput, l.outSpatial, 1,
+			src[:cg], dt, 1, wd)
+	} else {
+		for g := 0; g < l.group; g++ {
+			blas.Gemm(false, true, l.mg, l.kDim, l.outSpatial, 1,
+				dOut[g*og:(g+1)*og], src[g*cg:(g+1)*cg], 1, wd[g*wg:(g+1)*wg])
+		}
 	}
 	if dIn == nil {
+		return
+	}
+	if l.direct {
+		im2colS1(&l.dgeom, dOut, col, l.dPads[slot], l.inDim/l.channels)
+		kd := l.numOutput * l.kh * l.kw
+		blas.Gemm(false, false, l.channels, l.inDim/l.channels, kd, 1,
+			l.wFlip, col[:kd*(l.inDim/l.channels)], 0, dIn)
 		return
 	}
 	// The column buffer is free again: the weight gradient is done with it.
@@ -456,6 +638,24 @@ func (l *Convolution) backwardImage(dOut, in, dIn, col, pad, wd []float32) {
 			col2imS1(&l.geom, col, dIn, pad)
 		} else {
 			col2imFast(&l.geom, col, dIn)
+		}
+	}
+}
+
+// transpose writes the rows×cols matrix a transposed into t (cols×rows),
+// in 8×8 tiles so both sides are read and written in short runs.
+func transpose(a, t []float32, rows, cols int) {
+	a, t = a[:rows*cols], t[:rows*cols]
+	for r0 := 0; r0 < rows; r0 += 8 {
+		r1 := min(r0+8, rows)
+		for c0 := 0; c0 < cols; c0 += 8 {
+			c1 := min(c0+8, cols)
+			for r := r0; r < r1; r++ {
+				row := a[r*cols : (r+1)*cols]
+				for c := c0; c < c1; c++ {
+					t[c*rows+r] = row[c]
+				}
+			}
 		}
 	}
 }

@@ -175,6 +175,17 @@ func padImage(g *blas.ConvGeom, data, pad []float32) {
 	h, w := g.Height, g.Width
 	wp := w + 2*g.PadW
 	hp := h + 2*g.PadH
+	if im2colAVX && !im2colScalarOnly && w%8 == 0 && h > 0 && w > 0 {
+		// One call per channel instead of a memmove per (short) row.
+		for c := 0; c < g.Channels; c++ {
+			src := data[c*h*w : (c+1)*h*w]
+			dst := pad[c*hp*wp : (c+1)*hp*wp]
+			o := g.PadH*wp + g.PadW
+			_ = dst[o+(h-1)*wp+w-1]
+			copyRowsAVX(&dst[o], &src[0], h, w, wp, w)
+		}
+		return
+	}
 	for c := 0; c < g.Channels; c++ {
 		src := data[c*h*w : (c+1)*h*w]
 		dst := pad[c*hp*wp : (c+1)*hp*wp]
@@ -194,6 +205,18 @@ func im2colS1(g *blas.ConvGeom, data, col, pad []float32, ld int) {
 		src, hp, wp = pad, g.Height+2*g.PadH, g.Width+2*g.PadW
 	}
 	oh, ow := g.OutH(), g.OutW()
+	if im2colAVX && !im2colScalarOnly && ow%8 == 0 && oh > 0 && ow > 0 {
+		kk := g.KernelH * g.KernelW
+		for c := 0; c < g.Channels; c++ {
+			plane := src[c*hp*wp : (c+1)*hp*wp]
+			// Every element the kernel reads and writes, checked up front.
+			_ = plane[(g.KernelH-1+oh-1)*wp+g.KernelW-1+ow-1]
+			r := c * kk
+			_ = col[(r+kk-1)*ld+oh*ow-1]
+			im2colPlaneAVX(&col[r*ld], &plane[0], ld, wp, g.KernelH, g.KernelW, oh, ow)
+		}
+		return
+	}
 	r := 0
 	for c := 0; c < g.Channels; c++ {
 		plane := src[c*hp*wp : (c+1)*hp*wp]
@@ -205,6 +228,10 @@ func im2colS1(g *blas.ConvGeom, data, col, pad []float32, ld int) {
 		}
 	}
 }
+
+// im2colScalarOnly makes im2colS1/col2imS1 skip the assembly kernels
+// (tests compare the two).
+var im2colScalarOnly = false
 
 // copyRows copies n rows of w floats, src rows stride apart, into dst.
 // Widths that are a multiple of 8 move as [8]float32 blocks (two vector
@@ -268,6 +295,15 @@ func col2imS1(g *blas.ConvGeom, col, data, pad []float32) {
 	i := 0
 	for c := 0; c < g.Channels; c++ {
 		plane := dst[c*hp*wp : (c+1)*hp*wp]
+		if im2colAVX && !im2colScalarOnly && ow%8 == 0 && oh > 0 && ow > 0 {
+			// The same adds in the same order, eight lanes at a time.
+			kk := g.KernelH * g.KernelW
+			_ = plane[(g.KernelH-1+oh-1)*wp+g.KernelW-1+ow-1]
+			_ = col[i+kk*oh*ow-1]
+			col2imPlaneAVX(&plane[0], &col[i], wp, g.KernelH, g.KernelW, oh, ow)
+			i += kk * oh * ow
+			continue
+		}
 		for ky := 0; ky < g.KernelH; ky++ {
 			for kx := 0; kx < g.KernelW; kx++ {
 				addRows(plane[ky*wp+kx:], col[i:i+oh*ow], oh, ow, wp)

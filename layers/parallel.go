@@ -183,3 +183,30 @@ func (w *parWorker) loop() {
 		claimTasks(w.slot)
 	}
 }
+
+// ParallelJob is a batch of independent tasks for a Parallel runner:
+// RunTask(slot, task) runs task with the scratch of participant slot.
+type ParallelJob interface {
+	RunTask(slot, task int)
+}
+
+// Parallel runs jobs of other packages (the solver's update) on the same
+// worker pool as the layers, so they share its goroutines and its rule:
+// tasks are claimed from a counter by whichever participant is free, and
+// a job whose tasks write disjoint outputs gets results independent of the
+// thread count. Hold one in a long-lived struct: running a job through it
+// then allocates nothing.
+type Parallel struct {
+	job ParallelJob
+}
+
+// Run runs tasks [0, ntask) of job on up to threads participants (0:
+// GOMAXPROCS) and returns when all are done. A task's panic is re-raised
+// on the caller.
+func (p *Parallel) Run(job ParallelJob, threads, ntask int) {
+	p.job = job
+	runParallel(p, effectiveThreads(threads), ntask)
+	p.job = nil
+}
+
+func (p *Parallel) runTask(slot, task int) { p.job.RunTask(slot, task) }

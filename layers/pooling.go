@@ -287,6 +287,39 @@ func asBits(s []float32) []uint32 {
 func (l *Pooling) maxPlane(inF, outF []float32, mask []int32) {
 	in, out := asBits(inF), asBits(outF)
 	w := l.width
+	if l.ph == 0 && l.pw == 0 && l.sh == 2 && l.sw == 2 {
+		// Whole windows are those inside the image; the clipped ones at
+		// the bottom and right edges (ceil rounding) go the general way.
+		fullH, fullW := (l.height-l.kh)/2+1, (l.width-l.kw)/2+1
+		switch {
+		case l.kh == 2 && l.kw == 2 && poolAVX512 && !poolScalarOnly:
+			maxPlane2x2s2Vec(in, out, mask, w, fullH, fullW, l.outW)
+		case l.kh == 2 && l.kw == 2:
+			maxPlane2x2s2(in, out, mask, w, fullH, fullW, l.outW)
+		case l.kh == 3 && l.kw == 3 && poolAVX512 && !poolScalarOnly:
+			l.maxPlane3x3s2Vec(in, out, mask)
+			return
+		case l.kh == 3 && l.kw == 3:
+			maxPlane3x3s2(in, out, mask, w, fullH, fullW, l.outW)
+		default:
+			fullH, fullW = 0, 0
+		}
+		if fullH == l.outH && fullW == l.outW {
+			return
+		}
+		for y, r := range l.rows {
+			cols := l.cols
+			if y < fullH {
+				cols = cols[fullW:]
+			}
+			orow, mrow := out[y*l.outW:(y+1)*l.outW], mask[y*l.outW:(y+1)*l.outW]
+			for x, c := range cols {
+				x += l.outW - len(cols)
+				orow[x], mrow[x] = maxWindow(in, w, r, c)
+			}
+		}
+		return
+	}
 	for y, r := range l.rows {
 		orow, mrow := out[y*l.outW:(y+1)*l.outW], mask[y*l.outW:(y+1)*l.outW]
 		if r.hi-r.lo == 2 && l.kw == 2 {
@@ -295,6 +328,211 @@ func (l *Pooling) maxPlane(inF, outF []float32, mask []int32) {
 			maxRow3x3(orow, mrow, in, w, r, l.cols)
 		} else {
 			maxRow(orow, mrow, in, w, r, l.cols)
+		}
+	}
+}
+
+// maxPlane2x2s2Vec is maxPlane2x2s2 with the AVX-512 kernel: up to 16
+// windows (32 input columns) of every output row per call.
+func maxPlane2x2s2Vec(in, out []uint32, mask []int32, w, outH, outW, outer int) {
+	if outH == 0 || outW == 0 {
+		return
+	}
+	fin := unsafe.Slice((*float32)(unsafe.Pointer(&in[0])), len(in))
+	fout := unsafe.Slice((*float32)(unsafe.Pointer(&out[0])), len(out))
+	ny := outH
+	if outW > 16 {
+		ny = 1 // a call per row and chunk
+	}
+	for y := 0; y < outH; y += ny {
+		for x0, n := 0, 0; x0 < outW; x0 += n {
+			n = min(16, outW-x0)
+			i := 2*y*w + 2*x0
+			// Every element the kernel reads and writes, checked up front.
+			_ = in[i+2*(ny-1)*w+w+2*n-1]
+			o := y*outer + x0
+			_ = mask[o+(ny-1)*outer+n-1]
+			_ = out[o+(ny-1)*outer+n-1]
+			maxPool2x2s2AVX512(&fin[i], w, &fout[o], &mask[o], i, int(noMaxKey),
+				uint64(1)<<min(16, 2*n)-1, uint64(1)<<max(0, 2*n-16)-1, uint64(1)<<n-1, ny, outer)
+		}
+	}
+}
+
+// maxPlane2x2s2 pools the whole 2x2 stride-2 windows of one plane
+// (outH×outW of them at the top left; outer is the top's row length):
+// plain index arithmetic through pointers checked once, so the loop body
+// is the four keys and three compares. Ties go to the earlier element in
+// row-major order, as in Caffe.
+func maxPlane2x2s2(in, out []uint32, mask []int32, w, outH, outW, outer int) {
+	if outH == 0 || outW == 0 {
+		return
+	}
+	_ = in[(2*outH-1)*w+2*outW-1]
+	_ = out[(outH-1)*outer+outW-1]
+	_ = mask[(outH-1)*outer+outW-1]
+	pin, pout, pmask := unsafe.Pointer(&in[0]), unsafe.Pointer(&out[0]), unsafe.Pointer(&mask[0])
+	for y := 0; y < outH; y++ {
+		base := 2 * y * w
+		for x := 0; x < outW; x++ {
+			i := base + 2*x
+			ka := floatKey(*(*uint32)(unsafe.Add(pin, 4*i)))
+			kb := floatKey(*(*uint32)(unsafe.Add(pin, 4*i+4)))
+			kc := floatKey(*(*uint32)(unsafe.Add(pin, 4*(i+w))))
+			kd := floatKey(*(*uint32)(unsafe.Add(pin, 4*(i+w)+4)))
+			top, ia := ka, i
+			if kb > ka {
+				top, ia = kb, i+1
+			}
+			bot, ib := kc, i+w
+			if kd > kc {
+				bot, ib = kd, i+w+1
+			}
+			if bot > top {
+				top, ia = bot, ib
+			}
+			if top <= noMaxKey {
+				top, ia = noMaxKey, -1
+			}
+			o := 4 * (y*outer + x)
+			*(*uint32)(unsafe.Add(pout, o)) = uint32(floatKey(uint32(top)))
+			*(*int32)(unsafe.Add(pmask, o)) = int32(ia)
+		}
+	}
+}
+
+// poolScalarOnly makes max pooling skip the assembly kernels (tests
+// compare the two).
+var poolScalarOnly = false
+
+// maxPlane3x3s2Vec pools a plane of 3x3 stride-2 unpadded windows with
+// the AVX-512 kernel, 15 windows (31 input columns, two vector loads per
+// row) per call, or all 16 of a 32-wide plane whose last window is
+// clipped to two columns (CIFAR-10's pool1). Rows clipped to two input
+// rows go through the kernel too; other clipped windows the general way.
+func (l *Pooling) maxPlane3x3s2Vec(in, out []uint32, mask []int32) {
+	w, outW := l.width, l.outW
+	fullW := (w-3)/2 + 1
+	// The kernel may take the right-edge window when it is two columns
+	// wide and the 16th lane of a single call.
+	vecW, clip16 := fullW, false
+	if outW == fullW+1 && outW == 16 && l.cols[fullW].hi-l.cols[fullW].lo == 2 {
+		vecW, clip16 = outW, true
+	}
+	// chunk is the window count of the call starting at x0: 15, or 16
+	// when the 16th is the clipped one.
+	chunk := func(x0 int) int {
+		if clip16 && vecW-x0 == 16 {
+			return 16
+		}
+		return min(15, vecW-x0)
+	}
+	fin := unsafe.Slice((*float32)(unsafe.Pointer(&in[0])), len(in))
+	fout := unsafe.Slice((*float32)(unsafe.Pointer(&out[0])), len(out))
+	// run pools output rows [y, y+ny) (each reading nr input rows) over
+	// columns [x0, x0+n), all through the kernel.
+	run := func(y, ny, nr, x0, n int) {
+		cols := 2*n + 1
+		if n == 16 {
+			cols = 32 // the 16th window is the clipped one (see chunk)
+		}
+		i := l.rows[y].lo*w + 2*x0
+		// Every element the kernel reads and writes, checked up front.
+		_ = in[i+2*(ny-1)*w+(nr-1)*w+cols-1]
+		o := y*outW + x0
+		_ = mask[o+(ny-1)*outW+n-1]
+		_ = out[o+(ny-1)*outW+n-1]
+		maxPool3x3s2AVX512(&fin[i], w, &fout[o], &mask[o], i, int(noMaxKey),
+			uint64(1)<<min(16, cols)-1, uint64(1)<<max(0, cols-16)-1, uint64(1)<<n-1, nr, ny, outW)
+	}
+	// Output rows whose windows have all three input rows form a prefix.
+	y3 := 0
+	for y3 < len(l.rows) && l.rows[y3].lo == 2*y3 && l.rows[y3].hi-l.rows[y3].lo == 3 {
+		y3++
+	}
+	if chunk(0) == vecW && y3 > 0 {
+		run(0, y3, 3, 0, vecW) // the whole block in one call
+	} else {
+		for y := 0; y < y3; y++ {
+			for x0, n := 0, 0; x0 < vecW; x0 += n {
+				n = chunk(x0)
+				run(y, 1, 3, x0, n)
+			}
+		}
+	}
+	for y, r := range l.rows {
+		orow, mrow := out[y*outW:(y+1)*outW], mask[y*outW:(y+1)*outW]
+		x1 := vecW
+		switch {
+		case y < y3:
+		case r.lo == 2*y && r.hi-r.lo == 2:
+			for x0, n := 0, 0; x0 < vecW; x0 += n {
+				n = chunk(x0)
+				run(y, 1, 2, x0, n)
+			}
+		default:
+			x1 = 0
+		}
+		for x := x1; x < outW; x++ {
+			orow[x], mrow[x] = maxWindow(in, w, r, l.cols[x])
+		}
+	}
+}
+
+// maxPlane3x3s2 is maxPlane2x2s2 for 3x3 windows: each input row's
+// triple reduced first (they are independent), then the rows, the later
+// winning only when strictly greater.
+func maxPlane3x3s2(in, out []uint32, mask []int32, w, outH, outW, outer int) {
+	if outH == 0 || outW == 0 {
+		return
+	}
+	_ = in[(2*outH)*w+2*outW]
+	_ = out[(outH-1)*outer+outW-1]
+	_ = mask[(outH-1)*outer+outW-1]
+	pin, pout, pmask := unsafe.Pointer(&in[0]), unsafe.Pointer(&out[0]), unsafe.Pointer(&mask[0])
+	key := func(i int) int32 { return floatKey(*(*uint32)(unsafe.Add(pin, 4*i))) }
+	for y := 0; y < outH; y++ {
+		base := 2 * y * w
+		for x := 0; x < outW; x++ {
+			i := base + 2*x
+			k0, k1, k2 := key(i), key(i+1), key(i+2)
+			m0, i0 := k0, i
+			if k1 > m0 {
+				m0, i0 = k1, i+1
+			}
+			if k2 > m0 {
+				m0, i0 = k2, i+2
+			}
+			j := i + w
+			k0, k1, k2 = key(j), key(j+1), key(j+2)
+			m1, i1 := k0, j
+			if k1 > m1 {
+				m1, i1 = k1, j+1
+			}
+			if k2 > m1 {
+				m1, i1 = k2, j+2
+			}
+			j += w
+			k0, k1, k2 = key(j), key(j+1), key(j+2)
+			m2, i2 := k0, j
+			if k1 > m2 {
+				m2, i2 = k1, j+1
+			}
+			if k2 > m2 {
+				m2, i2 = k2, j+2
+			}
+			if m1 > m0 {
+				m0, i0 = m1, i1
+			}
+			if m2 > m0 {
+				m0, i0 = m2, i2
+			}
+			if m0 <= noMaxKey {
+				m0, i0 = noMaxKey, -1
+			}
+			o := 4 * (y*outer + x)
+			*(*uint32)(unsafe.Add(pout, o)) = uint32(floatKey(uint32(m0)))
+			*(*int32)(unsafe.Add(pmask, o)) = int32(i0)
 		}
 	}
 }
@@ -312,21 +550,31 @@ func maxRow2x2(orow []uint32, mrow []int32, in []uint32, w int, r poolSpan, cols
 			orow[x], mrow[x] = maxWindow(in, w, r, c)
 			continue
 		}
+		// A tree (each row's pair, then the rows) rather than one chain:
+		// the two pairs are independent. Later elements win only when
+		// strictly greater, so the first maximum in row-major order wins.
+		// (Every key exceeds noMaxKey except -FLT_MAX's own and NaNs with
+		// the sign bit set, which Caffe would never pick: the window's
+		// first element stands in for them, as index -1 cannot here.)
 		b0 := int32(r.lo*w + c.lo)
-		best, arg := noMaxKey, int32(-1)
-		if k := floatKey(r0[c.lo]); k > best {
-			best, arg = k, b0
+		p0, p1 := r0[c.lo:c.lo+2:c.lo+2], r1[c.lo:c.lo+2:c.lo+2]
+		ka, kb := floatKey(p0[0]), floatKey(p0[1])
+		kc, kd := floatKey(p1[0]), floatKey(p1[1])
+		top, ia := ka, b0
+		if kb > ka {
+			top, ia = kb, b0+1
 		}
-		if k := floatKey(r0[c.lo+1]); k > best {
-			best, arg = k, b0+1
+		bot, ib := kc, b0+w32
+		if kd > kc {
+			bot, ib = kd, b0+w32+1
 		}
-		if k := floatKey(r1[c.lo]); k > best {
-			best, arg = k, b0+w32
+		if bot > top {
+			top, ia = bot, ib
 		}
-		if k := floatKey(r1[c.lo+1]); k > best {
-			best, arg = k, b0+w32+1
+		if top <= noMaxKey {
+			top, ia = noMaxKey, -1
 		}
-		orow[x], mrow[x] = uint32(floatKey(uint32(best))), arg
+		orow[x], mrow[x] = uint32(floatKey(uint32(top))), ia
 	}
 }
 
@@ -448,9 +696,51 @@ func maxWindow(in []uint32, w int, r, c poolSpan) (uint32, int32) {
 }
 func (l *Pooling) avePlane(in, out []float32) {
 	w := l.width
+	if l.kh == 3 && l.kw == 3 {
+		l.avePlane3x3(in, out)
+		return
+	}
 	for y, r := range l.rows {
 		orow := out[y*l.outW : (y+1)*l.outW]
 		for x, c := range l.cols {
+			var s float32
+			for h := r.lo; h < r.hi; h++ {
+				for _, v := range in[h*w+c.lo : h*w+c.hi] {
+					s += v
+				}
+			}
+			orow[x] = s / float32(r.size*c.size)
+		}
+	}
+}
+
+// avePlane3x3 is avePlane for 3x3 windows (CIFAR-10's pool2 and pool3):
+// the whole windows add their nine elements unrolled, in the general
+// loop's order (so the sums are the same bits), through a pointer
+// checked once per window; clipped windows go the general way.
+func (l *Pooling) avePlane3x3(in, out []float32) {
+	w := l.width
+	for y, r := range l.rows {
+		orow := out[y*l.outW : (y+1)*l.outW]
+		for x, c := range l.cols {
+			if r.hi-r.lo == 3 && c.hi-c.lo == 3 {
+				i := r.lo*w + c.lo
+				_ = in[i+2*w+2]
+				p := unsafe.Pointer(&in[i])
+				at := func(o int) float32 { return *(*float32)(unsafe.Add(p, 4*o)) }
+				var s float32
+				s += at(0)
+				s += at(1)
+				s += at(2)
+				s += at(w)
+				s += at(w + 1)
+				s += at(w + 2)
+				s += at(2 * w)
+				s += at(2*w + 1)
+				s += at(2*w + 2)
+				orow[x] = s / float32(r.size*c.size)
+				continue
+			}
 			var s float32
 			for h := r.lo; h < r.hi; h++ {
 				for _, v := range in[h*w+c.lo : h*w+c.hi] {
@@ -489,6 +779,24 @@ func (l *Pooling) backwardPlanes(dOut, dIn []float32, lo, hi int) {
 		for y, r := range l.rows {
 			for x, c := range l.cols {
 				g := do[y*l.outW+x] / float32(r.size*c.size)
+				if r.hi-r.lo == 3 && c.hi-c.lo == 3 {
+					// A whole 3x3 window, unrolled; same order of adds.
+					i := r.lo*l.width + c.lo
+					_ = di[i+2*l.width+2]
+					p := unsafe.Pointer(&di[i])
+					add := func(o int) { *(*float32)(unsafe.Add(p, 4*o)) += g }
+					w := l.width
+					add(0)
+					add(1)
+					add(2)
+					add(w)
+					add(w + 1)
+					add(w + 2)
+					add(2 * w)
+					add(2*w + 1)
+					add(2*w + 2)
+					continue
+				}
 				for h := r.lo; h < r.hi; h++ {
 					row := di[h*l.width+c.lo : h*l.width+c.hi]
 					for i := range row {

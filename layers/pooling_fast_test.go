@@ -38,11 +38,20 @@ func naiveMaxPool(in []float32, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow int) ([]
 // ties (a few distinct values, negative ones, zeros) and on odd sizes that
 // leave clipped windows at the edges.
 func TestMaxPoolingMatchesNaive(t *testing.T) {
+	for _, scalar := range []bool{false, true} {
+		poolScalarOnly = scalar
+		testMaxPoolingMatchesNaive(t)
+	}
+	poolScalarOnly = false
+}
+
+func testMaxPoolingMatchesNaive(t *testing.T) {
 	rng := rand.New(rand.NewSource(9))
 	for _, c := range []struct{ kh, kw, sh, sw, ph, pw, h, w int }{
 		{2, 2, 2, 2, 0, 0, 24, 24}, {2, 2, 2, 2, 0, 0, 7, 9}, {2, 2, 2, 2, 1, 1, 6, 5},
 		{3, 3, 2, 2, 0, 0, 32, 32}, {3, 3, 2, 2, 0, 0, 9, 8}, {3, 3, 2, 2, 1, 1, 7, 7},
 		{3, 2, 1, 2, 0, 0, 6, 7}, {4, 4, 3, 3, 2, 1, 11, 10}, {1, 1, 3, 3, 0, 0, 5, 5},
+		{3, 3, 2, 2, 0, 0, 5, 70}, {3, 3, 2, 2, 0, 0, 7, 31}, {3, 3, 2, 2, 0, 0, 6, 33}, {3, 3, 2, 2, 0, 0, 7, 34}, {2, 2, 2, 2, 0, 0, 4, 70}, {2, 2, 2, 2, 0, 0, 8, 8},
 	} {
 		name := fmt.Sprintf("k%dx%d s%dx%d p%dx%d %dx%d", c.kh, c.kw, c.sh, c.sw, c.ph, c.pw, c.h, c.w)
 		t.Run(name, func(t *testing.T) {
@@ -50,22 +59,106 @@ func TestMaxPoolingMatchesNaive(t *testing.T) {
 				c.kh, c.kw, c.sh, c.sw, c.ph, c.pw)
 			l := buildThreaded(t, text, 1)
 			x := NewBlob(2, 3, c.h, c.w)
-			vals := []float32{-2, -0.5, 0, 0, 1, 1, 3}
-			for i := range x.Data {
-				x.Data[i] = vals[rng.Intn(len(vals))]
-			}
 			top, mask := &Blob{}, &Blob{}
 			if err := l.Setup([]*Blob{x}, []*Blob{top, mask}); err != nil {
 				t.Fatal(err)
 			}
-			if err := l.Forward([]*Blob{x}, []*Blob{top, mask}); err != nil {
+			// Ties, then ramps rising to the bottom right (every window's
+			// last element wins) and to the top left (its first does), so
+			// each window position is the winner somewhere.
+			vals := []float32{-2, -0.5, 0, 0, 1, 1, 3, -math.MaxFloat32, float32(math.Inf(-1))}
+			for fill := 0; fill < 3; fill++ {
+				for i := range x.Data {
+					y, xx := i/c.w%c.h, i%c.w
+					switch fill {
+					case 0:
+						x.Data[i] = vals[rng.Intn(len(vals))]
+					case 1:
+						x.Data[i] = float32(y + 100*xx)
+					case 2:
+						x.Data[i] = -float32(y + 100*xx)
+					}
+				}
+				if err := l.Forward([]*Blob{x}, []*Blob{top, mask}); err != nil {
+					t.Fatal(err)
+				}
+				oh, ow := top.Height(), top.Width()
+				want, wantMask := naiveMaxPool(x.Data, 6, c.h, c.w, c.kh, c.kw, c.sh, c.sw, c.ph, c.pw, oh, ow)
+				for i := range want {
+					if top.Data[i] != want[i] || mask.Data[i] != float32(wantMask[i]) {
+						t.Fatalf("fill %d output %d: got %g (index %g), want %g (index %d)", fill, i, top.Data[i], mask.Data[i], want[i], wantMask[i])
+					}
+				}
+			}
+		})
+	}
+}
+
+// naiveAvePool is Caffe's average pooling, forward and backward, written
+// plainly in Caffe's loop order (windows row-major, elements row-major),
+// with the divisor counting padding but not the part past it.
+func naiveAvePool(in, dOut []float32, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow int) (out, dIn []float32) {
+	out = make([]float32, c*oh*ow)
+	dIn = make([]float32, c*h*w)
+	for p := 0; p < c; p++ {
+		for y := 0; y < oh; y++ {
+			for x := 0; x < ow; x++ {
+				hs, ws := y*sh-ph, x*sw-pw
+				he, we := min(hs+kh, h+ph), min(ws+kw, w+pw)
+				size := float32((he - hs) * (we - ws))
+				hs, ws = max(hs, 0), max(ws, 0)
+				he, we = min(he, h), min(we, w)
+				var s float32
+				for i := hs; i < he; i++ {
+					for j := ws; j < we; j++ {
+						s += in[p*h*w+i*w+j]
+					}
+				}
+				out[p*oh*ow+y*ow+x] = s / size
+				g := dOut[p*oh*ow+y*ow+x] / size
+				for i := hs; i < he; i++ {
+					for j := ws; j < we; j++ {
+						dIn[p*h*w+i*w+j] += g
+					}
+				}
+			}
+		}
+	}
+	return out, dIn
+}
+
+// The unrolled 3x3 average pooling (and the general one) against the
+// plain loops, to the bit: same adds in the same order.
+func TestAvePoolingMatchesNaive(t *testing.T) {
+	rng := rand.New(rand.NewSource(10))
+	for _, c := range []struct{ kh, kw, sh, sw, ph, pw, h, w int }{
+		{3, 3, 2, 2, 0, 0, 16, 16}, {3, 3, 2, 2, 0, 0, 8, 8}, {3, 3, 2, 2, 1, 1, 9, 7},
+		{3, 3, 1, 1, 0, 0, 6, 5}, {2, 2, 2, 2, 0, 0, 7, 9}, {3, 2, 2, 1, 1, 0, 7, 6},
+	} {
+		name := fmt.Sprintf("k%dx%d s%dx%d p%dx%d %dx%d", c.kh, c.kw, c.sh, c.sw, c.ph, c.pw, c.h, c.w)
+		t.Run(name, func(t *testing.T) {
+			text := fmt.Sprintf(`name: "p" type: "Pooling" pooling_param { pool: AVE kernel_h: %d kernel_w: %d stride_h: %d stride_w: %d pad_h: %d pad_w: %d }`,
+				c.kh, c.kw, c.sh, c.sw, c.ph, c.pw)
+			l := buildThreaded(t, text, 1)
+			x := randBlob(rng, "x", 2, 3, c.h, c.w)
+			top := &Blob{}
+			if err := l.Setup([]*Blob{x}, []*Blob{top}); err != nil {
 				t.Fatal(err)
 			}
-			oh, ow := top.Height(), top.Width()
-			want, wantMask := naiveMaxPool(x.Data, 6, c.h, c.w, c.kh, c.kw, c.sh, c.sw, c.ph, c.pw, oh, ow)
+			if err := l.Forward([]*Blob{x}, []*Blob{top}); err != nil {
+				t.Fatal(err)
+			}
+			FillGaussian(rng, 1, top.Diff)
+			l.Backward([]*Blob{top}, []bool{true}, []*Blob{x})
+			want, wantDiff := naiveAvePool(x.Data, top.Diff, 6, c.h, c.w, c.kh, c.kw, c.sh, c.sw, c.ph, c.pw, top.Height(), top.Width())
 			for i := range want {
-				if top.Data[i] != want[i] || mask.Data[i] != float32(wantMask[i]) {
-					t.Fatalf("output %d: got %g (index %g), want %g (index %d)", i, top.Data[i], mask.Data[i], want[i], wantMask[i])
+				if math.Float32bits(top.Data[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("output %d: got %g, want %g", i, top.Data[i], want[i])
+				}
+			}
+			for i := range wantDiff {
+				if math.Float32bits(x.Diff[i]) != math.Float32bits(wantDiff[i]) {
+					t.Fatalf("bottom diff %d: got %g, want %g", i, x.Diff[i], wantDiff[i])
 				}
 			}
 		})

@@ -45,6 +45,7 @@ type Solver struct {
 	smoothed    float32
 	rate        float32
 	upd         updateParams
+	par         parallelUpdate
 	reg         regKind
 	weightDecay float32
 	clip        float32
@@ -647,6 +648,7 @@ func (s *Solver) applyUpdate(display bool) {
 	if s.method == Adam {
 		corr = adamCorrection(u.momentum, u.momentum2, s.iter+1)
 	}
+	s.par.prepare(len(s.params))
 	for i, p := range s.params {
 		u.localRate = s.rate * p.LrMult
 		u.localDecay = s.weightDecay * p.DecayMult
@@ -660,8 +662,9 @@ func (s *Solver) applyUpdate(display bool) {
 			h2 = s.history[np+i]
 		}
 		b := p.Blob
-		applyUpdate(u, b.Data[:b.Count()], b.Diff, s.history[i], h2)
+		s.par.add(i, u, b.Data[:b.Count()], b.Diff, s.history[i], h2)
 	}
+	s.par.run(s.opts.Threads)
 }
 
 // g6 formats a float as C++'s default ostream does (6 significant digits,

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/cos-project/cos/layers"
 	"github.com/cos-project/cos/prototxt/caffepb"
 )
 
@@ -207,4 +208,81 @@ func applyUpdate(u *updateParams, data, diff, h1, h2 []float32) {
 			data[i] -= v
 		}
 	}
+}
+
+// parallelUpdate spreads one step's update over the layers' worker pool:
+// every param is cut into chunks of updChunk elements and the chunks are
+// claimed by whichever thread is free. The update is element-wise, so the
+// result is bit-identical whatever the thread count or the split.
+type parallelUpdate struct {
+	params []updateSlot
+	chunks []updChunk
+	total  int
+	pool   layers.Parallel
+}
+
+// updateSlot is one param's update inputs for the current step.
+type updateSlot struct {
+	u                  updateParams
+	data, diff, h1, h2 []float32
+}
+
+// updChunk is elements [lo, hi) of param p.
+type updChunk struct{ p, lo, hi int }
+
+// updChunkLen is the chunk length: large enough that claiming a chunk costs
+// little next to updating it, small enough that LeNet's ip1 weights
+// (400,000) spread evenly over two threads.
+const updChunkLen = 1 << 14
+
+// updParMin is the parameter count below which the update runs on the
+// calling goroutine (waking a helper costs microseconds).
+const updParMin = 1 << 16
+
+func (pu *parallelUpdate) prepare(n int) {
+	if len(pu.params) != n {
+		pu.params = make([]updateSlot, n)
+		pu.chunks = pu.chunks[:0]
+	}
+}
+
+// add records param i's inputs; the chunk list is rebuilt only when a
+// param's size changed (never, once training runs).
+func (pu *parallelUpdate) add(i int, u *updateParams, data, diff, h1, h2 []float32) {
+	sl := &pu.params[i]
+	if len(sl.data) != len(data) {
+		pu.chunks = pu.chunks[:0] // rebuilt by run
+	}
+	*sl = updateSlot{u: *u, data: data, diff: diff, h1: h1, h2: h2}
+}
+
+func (pu *parallelUpdate) run(threads int) {
+	if len(pu.chunks) == 0 {
+		pu.total = 0
+		for i, sl := range pu.params {
+			n := len(sl.data)
+			pu.total += n
+			for lo := 0; lo < n; lo += updChunkLen {
+				pu.chunks = append(pu.chunks, updChunk{i, lo, min(n, lo+updChunkLen)})
+			}
+		}
+	}
+	if pu.total < updParMin || threads == 1 {
+		for _, sl := range pu.params {
+			applyUpdate(&sl.u, sl.data, sl.diff, sl.h1, sl.h2)
+		}
+		return
+	}
+	pu.pool.Run(pu, threads, len(pu.chunks))
+}
+
+// RunTask updates one chunk.
+func (pu *parallelUpdate) RunTask(_, t int) {
+	c := pu.chunks[t]
+	sl := &pu.params[c.p]
+	var h2 []float32
+	if sl.h2 != nil {
+		h2 = sl.h2[c.lo:c.hi]
+	}
+	applyUpdate(&sl.u, sl.data[c.lo:c.hi], sl.diff[c.lo:c.hi], sl.h1[c.lo:c.hi], h2)
 }

@@ -1,0 +1,19 @@
+//go:build amd64 && !purego
+
+package layers
+
+import "golang.org/x/sys/cpu"
+
+// poolAVX512 says whether the AVX-512 max-pooling row kernel can run.
+var poolAVX512 = cpu.X86.HasAVX512F
+
+// maxPool3x3s2AVX512 pools up to 16 3x3 stride-2 windows in each of ny
+// output rows with 16-lane integer compares on order keys (pool_amd64.s).
+//
+//go:noescape
+func maxPool3x3s2AVX512(in *float32, w int, out *float32, mask *int32, base, noMax int, m1, m2, m3 uint64, rows, ny, outStride int)
+
+// maxPool2x2s2AVX512 is maxPool3x3s2AVX512 for whole 2x2 windows.
+//
+//go:noescape
+func maxPool2x2s2AVX512(in *float32, w int, out *float32, mask *int32, base, noMax int, m1, m2, m3 uint64, ny, outStride int)

@@ -1,0 +1,14 @@
+//go:build !amd64 || purego
+
+package layers
+
+// poolAVX512 is false: only amd64 has the assembly kernel.
+var poolAVX512 = false
+
+func maxPool3x3s2AVX512(in *float32, w int, out *float32, mask *int32, base, noMax int, m1, m2, m3 uint64, rows, ny, outStride int) {
+	panic("layers: no AVX-512 pooling kernel on this platform")
+}
+
+func maxPool2x2s2AVX512(in *float32, w int, out *float32, mask *int32, base, noMax int, m1, m2, m3 uint64, ny, outStride int) {
+	panic("layers: no AVX-512 pooling kernel on this platform")
+}

@@ -17,7 +17,19 @@ func TestReducerSteadyStateAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector changes allocation counts")
 	}
-	cs := startLocal(t, 2, func(c *Config) { c.ChunkBytes = 256 << 10 })
+	for _, plane := range []string{"shm", "ring"} {
+		if plane == "shm" && !shmSupported {
+			continue
+		}
+		t.Run(plane, func(t *testing.T) { testReducerAllocs(t, plane) })
+	}
+}
+
+func testReducerAllocs(t *testing.T, plane string) {
+	cs := startLocal(t, 2, func(c *Config) { c.ChunkBytes = 256 << 10; c.NoShm = plane != "shm" })
+	if got := cs[0].DataPlane(); (got == "shm") != (plane == "shm") {
+		t.Fatalf("data plane %q, want %s", got, plane)
+	}
 	mk := func() []*cnet.Param {
 		var ps []*cnet.Param
 		for _, n := range []int{500 * 800, 500, 10 * 500, 10} {
@@ -58,6 +70,13 @@ func TestReducerSteadyStateAllocs(t *testing.T) {
 	// and gRPC's proto decoding allocates every chunk's bytes: that is the
 	// floor. Allow half as much again for gRPC's small per-message objects.
 	t.Logf("2 executors, %d-byte gradient: %.0f allocations, %.0f bytes per step (both ranks)", grad, allocsPerStep, bytesPerStep)
+	if plane == "shm" {
+		// Shared memory needs no per-step buffers at all.
+		if bytesPerStep > 4096 {
+			t.Errorf("a step allocates %.0f bytes over shared memory", bytesPerStep)
+		}
+		return
+	}
 	if bytesPerStep > float64(2*3*grad/2) {
 		t.Errorf("a step allocates %.0f bytes, more than 1.5× the gradient per rank", bytesPerStep)
 	}

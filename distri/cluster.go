@@ -103,6 +103,10 @@ type Cluster struct {
 	senderDone   chan struct{}
 	f32          f32buf
 	f64          f64buf
+
+	// Shared-memory plane (see shm.go); nil when collectives use the ring.
+	shm    *shmPlane
+	shmSeq uint64
 }
 
 type hbServerStream struct {
@@ -301,6 +305,11 @@ func Join(ctx context.Context, cfg Config) (*Cluster, error) {
 			return nil, err
 		}
 	}
+	if c.rank == 0 && !c.cfg.NoShm && shmSupported {
+		// Before registering: once the others get the peer list, the file
+		// exists. Failing here only means the job uses gRPC.
+		c.shm, _ = shmCreate(shmPath(c.cfg.Token, c.cfg.Advertise), c.size)
+	}
 
 	tc := newTokenChecker(c.cfg.Token, c.cfg.Logf)
 	c.srv = grpc.NewServer(
@@ -375,6 +384,9 @@ func Join(ctx context.Context, cfg Config) (*Cluster, error) {
 		return nil, err
 	}
 	if err := c.startHeartbeats(rctx); err != nil {
+		return nil, err
+	}
+	if err := c.setupShm(); err != nil {
 		return nil, err
 	}
 	ok = true
@@ -591,6 +603,18 @@ func (c *Cluster) teardown() {
 		}
 	}
 	c.hbWG.Wait()
+	if s := c.shm; s != nil {
+		if c.rank == 0 {
+			s.unlink()
+		}
+		// An operation still running (it returns now that hbStop is
+		// closed) must not touch unmapped memory.
+		go func() {
+			c.opMu.Lock()
+			s.unmap()
+			c.opMu.Unlock()
+		}()
+	}
 	if c.rank == 0 && c.cfg.RendezvousFile != "" {
 		os.Remove(c.cfg.RendezvousFile)
 	}

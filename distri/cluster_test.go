@@ -238,9 +238,23 @@ func TestDefinitionHash(t *testing.T) {
 // over several iterations (the first builds the layout, later ones reuse
 // it).
 func TestReducerMatchesAllReduce(t *testing.T) {
-	for _, n := range []int{2, 3} {
-		t.Run(fmt.Sprintf("world%d", n), func(t *testing.T) {
-			cs := startLocal(t, n, nil)
+	for _, plane := range []string{"shm", "ring"} {
+		if plane == "shm" && !shmSupported {
+			continue
+		}
+		for _, n := range []int{2, 3} {
+			t.Run(fmt.Sprintf("%s/world%d", plane, n), func(t *testing.T) { testReducer(t, n, plane) })
+		}
+	}
+}
+
+func testReducer(t *testing.T, n int, plane string) {
+	{
+		{
+			cs := startLocal(t, n, func(c *Config) { c.NoShm = plane != "shm" })
+			if got := cs[0].DataPlane(); (got == "shm") != (plane == "shm") {
+				t.Fatalf("data plane %q, want %s", got, plane)
+			}
 			shapes := [][]int{{20, 1, 5, 5}, {20}, {50, 20, 5, 5}, {50}, {500, 800}, {500}, {10, 500}, {10}, {3}}
 			params := make([][]*cnet.Param, n)
 			for r := range params {
@@ -302,7 +316,7 @@ func TestReducerMatchesAllReduce(t *testing.T) {
 			for _, rd := range reducers {
 				rd.Close()
 			}
-		})
+		}
 	}
 }
 

@@ -70,6 +70,12 @@ type Config struct {
 	// and network namespace talk over it, which costs the kernel less than
 	// TCP over loopback.
 	TCPOnly bool
+	// NoShm keeps collectives on gRPC even when every executor runs on
+	// this host. By default such executors all-reduce through a file in
+	// /dev/shm that they all map (see DataPlane), which costs a few memory
+	// copies instead of gRPC framing and socket round trips. Any executor
+	// with NoShm set turns it off for the whole job.
+	NoShm bool
 	// Engine names who started the executor ("local", "slurm", "mpi",
 	// "k8s", "env", "flags"), for messages only.
 	Engine string

@@ -38,6 +38,9 @@ const (
 	// EnvTCPOnly=1 sets Config.TCPOnly (no unix socket between executors
 	// on one host).
 	EnvTCPOnly = "COS_TCP_ONLY"
+	// EnvShm=0 sets Config.NoShm (no shared-memory all-reduce between
+	// executors on one host).
+	EnvShm = "COS_SHM"
 	// EnvListenFD is set by the local launcher for rank 0: the number of an
 	// inherited file descriptor holding an already bound socket.
 	EnvListenFD = "COS_LISTEN_FD"
@@ -206,6 +209,7 @@ func Detect(getenv func(string) string) (Config, error) {
 		cfg.FailTimeout = d
 	}
 	cfg.TCPOnly = getenv(EnvTCPOnly) == "1"
+	cfg.NoShm = getenv(EnvShm) == "0"
 	if v := getenv(EnvListenFD); v != "" && cfg.Rank == 0 {
 		fd, err := strconv.Atoi(v)
 		if err != nil {

@@ -47,6 +47,7 @@ func runTestExecutor(mode string) error {
 		return err
 	}
 	dir := os.Getenv("COS_TEST_DIR")
+	os.WriteFile(filepath.Join(dir, fmt.Sprintf("rank%d.plane", c.Rank())), []byte(c.DataPlane()), 0o644)
 	os.WriteFile(filepath.Join(dir, fmt.Sprintf("rank%d.pid", c.Rank())), []byte(strconv.Itoa(os.Getpid())), 0o644)
 	iters, _ := strconv.Atoi(os.Getenv("COS_TEST_ITERS"))
 	buf := make([]float32, 1<<20)
@@ -141,9 +142,28 @@ func TestLocalLaunchClean(t *testing.T) {
 // TestKilledExecutor SIGKILLs one executor mid-run: the others must stop by
 // themselves, quickly, naming it, and the launcher must fail naming it.
 func TestKilledExecutor(t *testing.T) {
+	for _, plane := range []string{"shm", "ring"} {
+		if plane == "shm" && !shmSupported {
+			continue
+		}
+		t.Run(plane, func(t *testing.T) { testKilledExecutor(t, plane) })
+	}
+}
+
+func testKilledExecutor(t *testing.T, plane string) {
 	const n = 3
-	l := launchTest(t, n)
+	var env []string
+	if plane == "ring" {
+		env = append(env, EnvShm+"=0")
+	}
+	l := launchTest(t, n, env...)
 	pids := l.pids(t, n)
+	for r := 0; r < n; r++ {
+		b, _ := os.ReadFile(filepath.Join(l.dir, fmt.Sprintf("rank%d.plane", r)))
+		if got := string(b); (got == "shm") != (plane == "shm") {
+			t.Fatalf("rank %d all-reduces over %q, want %s", r, got, plane)
+		}
+	}
 	time.Sleep(300 * time.Millisecond) // let them get into all-reduces
 	killed := time.Now()
 	if err := syscall.Kill(pids[1], syscall.SIGKILL); err != nil {

@@ -32,6 +32,11 @@ type Reducer struct {
 	pos     int // next param slot in cur
 	fill    int // floats in cur so far
 
+	// direct: the cluster all-reduces through shared memory, which reads
+	// and writes the diffs themselves, so buckets hold no copies after the
+	// first iteration.
+	direct bool
+
 	work    chan *bucket
 	pending sync.WaitGroup
 	errMu   sync.Mutex
@@ -42,6 +47,7 @@ type bucket struct {
 	buf    []float32
 	params []*layers.Blob
 	offs   []int
+	parts  [][]float32 // direct mode: the params' diffs, refreshed per use
 }
 
 // NewReducer returns the cluster's gradient reducer, with buckets of about
@@ -51,7 +57,7 @@ func (c *Cluster) NewReducer(bucketBytes int) *Reducer {
 	if bucketBytes <= 0 {
 		bucketBytes = c.cfg.BucketBytes
 	}
-	r := &Reducer{c: c, capBytes: bucketBytes}
+	r := &Reducer{c: c, capBytes: bucketBytes, direct: c.shm != nil}
 	if c.size > 1 {
 		r.work = make(chan *bucket, 1024)
 		go r.loop(r.work)
@@ -61,6 +67,20 @@ func (c *Cluster) NewReducer(bucketBytes int) *Reducer {
 
 func (r *Reducer) loop(work <-chan *bucket) {
 	for b := range work {
+		if r.firstErr() == nil && r.direct {
+			b.parts = b.parts[:0]
+			for _, p := range b.params {
+				b.parts = append(b.parts, p.Diff[:p.Count()])
+			}
+			done, err := r.c.allReduceParts(b.parts, b.offs)
+			if err != nil {
+				r.setErr(err)
+			}
+			if done {
+				r.pending.Done()
+				continue
+			}
+		}
 		if r.firstErr() == nil {
 			if err := r.c.AllReduceMean(b.buf); err != nil {
 				r.setErr(err)
@@ -128,7 +148,9 @@ func (r *Reducer) add(p *layers.Blob) {
 		return
 	}
 	b := r.buckets[r.cur]
-	copy(b.buf[b.offs[r.pos]:], p.Diff[:n])
+	if !r.direct {
+		copy(b.buf[b.offs[r.pos]:], p.Diff[:n])
+	}
 	r.pos++
 	if r.pos == len(b.params) {
 		r.submit()

@@ -296,6 +296,13 @@ func (c *Cluster) allReduce32(buf []float32, mean bool) error {
 	}
 	c.opMu.Lock()
 	defer c.opMu.Unlock()
+	if c.shm != nil {
+		if c.shm.mem == nil {
+			return errShmClosed
+		}
+		io := shmIO[float32]{flat: buf}
+		return shmAllReduce(c, &io, mean)
+	}
 	piece := c.opPiece(4)
 	for start := 0; start < len(buf); start += piece {
 		end := min(start+piece, len(buf))
@@ -309,6 +316,23 @@ func (c *Cluster) allReduce32(buf []float32, mean bool) error {
 	return nil
 }
 
+// allReduceParts is AllReduceMean over the concatenation of parts (parts[i]
+// starting at offs[i]) when the shared-memory plane is on: the values go
+// straight between the parts and shared memory. It reports false when the
+// plane is off; the caller then reduces a flat copy.
+func (c *Cluster) allReduceParts(parts [][]float32, offs []int) (bool, error) {
+	c.opMu.Lock()
+	defer c.opMu.Unlock()
+	if c.shm == nil {
+		return false, nil
+	}
+	if c.shm.mem == nil {
+		return true, errShmClosed
+	}
+	io := shmIO[float32]{parts: parts, offs: offs}
+	return true, shmAllReduce(c, &io, true)
+}
+
 // SumFloat64 replaces vals, on every executor, by the element-wise sum over
 // all executors (float64, for test outputs and losses); bit-identical
 // everywhere.
@@ -318,6 +342,13 @@ func (c *Cluster) SumFloat64(vals []float64) error {
 	}
 	c.opMu.Lock()
 	defer c.opMu.Unlock()
+	if c.shm != nil {
+		if c.shm.mem == nil {
+			return errShmClosed
+		}
+		io := shmIO[float64]{flat: vals}
+		return shmAllReduce(c, &io, false)
+	}
 	piece := c.opPiece(8)
 	for start := 0; start < len(vals); start += piece {
 		end := min(start+piece, len(vals))

@@ -149,6 +149,7 @@ func TestTwoExecutorsMatchOne(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := make([][][]float32, 2)
+	planes := make([]string, 2)
 	errs := make([]error, 2)
 	var wg sync.WaitGroup
 	for r := 0; r < 2; r++ {
@@ -160,7 +161,10 @@ func TestTwoExecutorsMatchOne(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			_, errs[r] = RunTrain(context.Background(), TrainJob{Solver: sp2, Net: np2, Cluster: cfg, Threads: 1,
-				After: func(_ context.Context, s *solver.Solver, _ *Cluster) error { got[r] = weightsOf(s); return nil }})
+				After: func(_ context.Context, s *solver.Solver, c *Cluster) error {
+					got[r], planes[r] = weightsOf(s), c.DataPlane()
+					return nil
+				}})
 		}()
 	}
 	wg.Wait()
@@ -168,6 +172,9 @@ func TestTwoExecutorsMatchOne(t *testing.T) {
 		if err != nil {
 			t.Fatalf("rank %d: %v", r, err)
 		}
+	}
+	if shmSupported && planes[0] != "shm" {
+		t.Errorf("the two executors all-reduced over %q, want shm (same host)", planes[0])
 	}
 	worst := 0.0
 	for i := range ref {

@@ -2,6 +2,7 @@ package layers
 
 import (
 	"math/rand"
+	"slices"
 
 	"github.com/cos-project/cos/blas"
 	"github.com/cos-project/cos/prototxt/caffepb"
@@ -424,7 +425,7 @@ func (l *Convolution) Backward(top []*Blob, propagateDown []bool, bottom []*Blob
 	parts := effectiveThreads(l.threads)
 	l.ensureScratch(parts)
 	wn := l.numOutput * l.kDim
-	if l.direct {
+	if l.direct && slices.Contains(propagateDown[:min(len(propagateDown), len(bottom))], true) {
 		l.flipWeights()
 	}
 	for i, b := range bottom {

@@ -92,3 +92,30 @@ func TestSum32AsmMatchesScalar(t *testing.T) {
 		}
 	}
 }
+
+// The vector addTo against the scalar loop, to the bit, on lengths with
+// and without a tail.
+func TestAddToAsmMatchesScalar(t *testing.T) {
+	rng := rand.New(rand.NewSource(15))
+	defer func() { im2colScalarOnly = false }()
+	for _, n := range []int{500, 25000, 8, 7, 1, 0, 13} {
+		dst := make([]float32, n)
+		src := make([]float32, n)
+		FillGaussian(rng, 1, dst)
+		FillGaussian(rng, 1, src)
+		var got [2][]float32
+		for i, scalar := range []bool{true, false} {
+			im2colScalarOnly = scalar
+			got[i] = append([]float32(nil), dst...)
+			addTo(got[i], src)
+		}
+		if i, j, ok := sameBits(got[:1], got[1:]); !ok {
+			t.Fatalf("n=%d: differs at %d,%d", n, i, j)
+		}
+		for i := range dst {
+			if got[1][i] != dst[i]+src[i] {
+				t.Fatalf("n=%d: element %d = %v, want %v", n, i, got[1][i], dst[i]+src[i])
+			}
+		}
+	}
+}

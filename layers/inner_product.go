@@ -115,10 +115,7 @@ func (l *InnerProduct) Forward(bottom, top []*Blob) error {
 	if l.biasTerm {
 		bias := l.params[1].Data[:l.n]
 		for i := 0; i < l.m; i++ {
-			row := y[i*l.n : (i+1)*l.n]
-			for j, v := range bias {
-				row[j] += v
-			}
+			addTo(y[i*l.n:(i+1)*l.n], bias) // vector adds, same sums
 		}
 	}
 	return nil

@@ -16,4 +16,10 @@ func maxPool3x3s2AVX512(in *float32, w int, out *float32, mask *int32, base, noM
 // maxPool2x2s2AVX512 is maxPool3x3s2AVX512 for whole 2x2 windows.
 //
 //go:noescape
-func maxPool2x2s2AVX512(in *float32, w int, out *float32, mask *int32, base, noMax int, m1, m2, m3 uint64, ny, outStride int)
+func maxPool2x2s2AVX512(in *float32, w int, out *float32, mask *int32, base, noMax int, m1, m2, m3 uint64, ny, outStride, planeRows int)
+
+// maxUnpool2x2s2AVX512 is the MAX backward pass of planes tiled exactly
+// by 2x2 stride-2 windows: it writes every bottom gradient element.
+//
+//go:noescape
+func maxUnpool2x2s2AVX512(dIn *float32, w int, dOut *float32, mask *int32, m1, m2, m3 uint64, ny, outStride, planeRows int)

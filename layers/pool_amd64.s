@@ -179,11 +179,13 @@ end:
 	VPMAXSD Z3, m, m \
 	VMOVDQA32 Z26, K4, off
 
-// func maxPool2x2s2AVX512(in *float32, w int, out *float32, mask *int32, base, noMax int, m1, m2, m3 uint64, ny, outStride int)
+// func maxPool2x2s2AVX512(in *float32, w int, out *float32, mask *int32, base, noMax int, m1, m2, m3 uint64, ny, outStride, planeRows int)
 //
 // maxPool3x3s2AVX512 for n <= 16 whole 2x2 stride-2 windows per output
-// row (columns [0, 2n) under masks m1 and m2), ny output rows.
-TEXT ·maxPool2x2s2AVX512(SB), NOSPLIT, $0-88
+// row (columns [0, 2n) under masks m1 and m2), ny output rows. Every
+// planeRows output rows the index base restarts at 0: consecutive planes
+// of height 2*planeRows, pooled in one call.
+TEXT ·maxPool2x2s2AVX512(SB), NOSPLIT, $0-96
 	MOVQ in+0(FP), SI
 	MOVQ w+8(FP), BX
 	MOVQ out+16(FP), DI
@@ -199,6 +201,7 @@ TEXT ·maxPool2x2s2AVX512(SB), NOSPLIT, $0-88
 	MOVQ ny+72(FP), R11
 	MOVQ outStride+80(FP), R12
 	SHLQ $2, R12
+	MOVQ planeRows+88(FP), R13
 
 	VMOVDQU32 poolEven<>(SB), Z28
 	VMOVDQU32 poolOdd<>(SB), Z29
@@ -241,9 +244,135 @@ loop2:
 	ADDQ R12, DI
 	ADDQ R12, R8
 	VPADDD Z22, Z24, Z24
+	DECQ R13
+	JNZ  same2
+	VPXORD Z24, Z24, Z24 // next plane
+	MOVQ planeRows+88(FP), R13
+
+same2:
 	DECQ R11
 	JNZ  loop2
 
 end2:
+	VZEROUPPER
+	RET
+
+// Lane indices that interleave two registers (a: even columns, b: odd
+// columns) back into columns 0-15 and 16-31.
+DATA poolInterLo<>+0(SB)/4, $0
+DATA poolInterLo<>+4(SB)/4, $16
+DATA poolInterLo<>+8(SB)/4, $1
+DATA poolInterLo<>+12(SB)/4, $17
+DATA poolInterLo<>+16(SB)/4, $2
+DATA poolInterLo<>+20(SB)/4, $18
+DATA poolInterLo<>+24(SB)/4, $3
+DATA poolInterLo<>+28(SB)/4, $19
+DATA poolInterLo<>+32(SB)/4, $4
+DATA poolInterLo<>+36(SB)/4, $20
+DATA poolInterLo<>+40(SB)/4, $5
+DATA poolInterLo<>+44(SB)/4, $21
+DATA poolInterLo<>+48(SB)/4, $6
+DATA poolInterLo<>+52(SB)/4, $22
+DATA poolInterLo<>+56(SB)/4, $7
+DATA poolInterLo<>+60(SB)/4, $23
+GLOBL poolInterLo<>(SB), RODATA|NOPTR, $64
+
+DATA poolInterHi<>+0(SB)/4, $8
+DATA poolInterHi<>+4(SB)/4, $24
+DATA poolInterHi<>+8(SB)/4, $9
+DATA poolInterHi<>+12(SB)/4, $25
+DATA poolInterHi<>+16(SB)/4, $10
+DATA poolInterHi<>+20(SB)/4, $26
+DATA poolInterHi<>+24(SB)/4, $11
+DATA poolInterHi<>+28(SB)/4, $27
+DATA poolInterHi<>+32(SB)/4, $12
+DATA poolInterHi<>+36(SB)/4, $28
+DATA poolInterHi<>+40(SB)/4, $13
+DATA poolInterHi<>+44(SB)/4, $29
+DATA poolInterHi<>+48(SB)/4, $14
+DATA poolInterHi<>+52(SB)/4, $30
+DATA poolInterHi<>+56(SB)/4, $15
+DATA poolInterHi<>+60(SB)/4, $31
+GLOBL poolInterHi<>(SB), RODATA|NOPTR, $64
+
+// UNPOOLROW writes one input row (at p) of the windows: column 2j gets
+// g[j] where the window's argmax is idx (= Z16 lanes), column 2j+1 where
+// it is idx+1, zero elsewhere. Clobbers Z12-Z15, Z17, K4.
+#define UNPOOLROW(p) \
+	VPCMPEQD Z10, Z16, K4 \
+	VMOVAPS.Z Z11, K4, Z12 \
+	VPADDD Z26, Z16, Z17 \
+	VPCMPEQD Z10, Z17, K4 \
+	VMOVAPS.Z Z11, K4, Z13 \
+	VMOVAPS Z12, Z14 \
+	VPERMT2PS Z13, Z20, Z14 \
+	VMOVAPS Z12, Z15 \
+	VPERMT2PS Z13, Z21, Z15 \
+	VMOVUPS Z14, K1, (p) \
+	VMOVUPS Z15, K2, 64(p)
+
+// func maxUnpool2x2s2AVX512(dIn *float32, w int, dOut *float32, mask *int32, m1, m2, m3 uint64, ny, outStride, planeRows int)
+//
+// The MAX pooling backward pass for planes tiled exactly by 2x2 stride-2
+// windows (n <= 16 per output row, ny output rows, the index base
+// restarting every planeRows rows): every bottom gradient element is
+// written, 0 + the top gradient at each window's argmax and 0 elsewhere,
+// which is what clearing and scattering gives (0 + g turns -0 into +0).
+TEXT ·maxUnpool2x2s2AVX512(SB), NOSPLIT, $0-80
+	MOVQ dIn+0(FP), DI
+	MOVQ w+8(FP), BX
+	MOVQ dOut+16(FP), SI
+	MOVQ mask+24(FP), R8
+	MOVQ m1+32(FP), AX
+	KMOVW AX, K1
+	MOVQ m2+40(FP), AX
+	KMOVW AX, K2
+	MOVQ m3+48(FP), AX
+	KMOVW AX, K3
+	MOVQ ny+56(FP), R11
+	MOVQ outStride+64(FP), R12
+	SHLQ $2, R12
+	MOVQ planeRows+72(FP), R13
+
+	VMOVDQU32 poolEven<>(SB), Z28
+	VMOVDQU32 poolInterLo<>(SB), Z20
+	VMOVDQU32 poolInterHi<>(SB), Z21
+	MOVL $1, AX
+	VPBROADCASTD AX, Z26
+	VPBROADCASTD BX, Z25     // w
+	VPXORD Z24, Z24, Z24     // base
+	VPXORD Z27, Z27, Z27     // +0.0
+	LEAQ (BX)(BX*1), AX
+	VPBROADCASTD AX, Z22     // 2w
+	SHLQ $2, BX              // row stride in bytes
+	LEAQ (BX)(BX*1), R14
+
+	TESTQ R11, R11
+	JLE  uend
+
+uloop:
+	VMOVDQU32.Z (R8), K3, Z10
+	VMOVUPS.Z (SI), K3, Z11
+	VADDPS Z11, Z27, Z11     // 0 + g
+	VPADDD Z28, Z24, Z16     // index of each window's top-left element
+	UNPOOLROW(DI)
+	VPADDD Z25, Z16, Z16     // bottom row
+	LEAQ (DI)(BX*1), R10
+	UNPOOLROW(R10)
+
+	ADDQ R14, DI
+	ADDQ R12, SI
+	ADDQ R12, R8
+	VPADDD Z22, Z24, Z24
+	DECQ R13
+	JNZ  usame
+	VPXORD Z24, Z24, Z24
+	MOVQ planeRows+72(FP), R13
+
+usame:
+	DECQ R11
+	JNZ  uloop
+
+uend:
 	VZEROUPPER
 	RET

@@ -9,6 +9,10 @@ func maxPool3x3s2AVX512(in *float32, w int, out *float32, mask *int32, base, noM
 	panic("layers: no AVX-512 pooling kernel on this platform")
 }
 
-func maxPool2x2s2AVX512(in *float32, w int, out *float32, mask *int32, base, noMax int, m1, m2, m3 uint64, ny, outStride int) {
+func maxPool2x2s2AVX512(in *float32, w int, out *float32, mask *int32, base, noMax int, m1, m2, m3 uint64, ny, outStride, planeRows int) {
+	panic("layers: no AVX-512 pooling kernel on this platform")
+}
+
+func maxUnpool2x2s2AVX512(dIn *float32, w int, dOut *float32, mask *int32, m1, m2, m3 uint64, ny, outStride, planeRows int) {
 	panic("layers: no AVX-512 pooling kernel on this platform")
 }

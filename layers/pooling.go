@@ -222,9 +222,31 @@ func (l *Pooling) Forward(bottom, top []*Blob) error {
 	return nil
 }
 
+// tiled2x2 says whether the layer is MAX pooling of planes tiled exactly
+// by at most 16 2x2 stride-2 windows per row (LeNet's pool1 and pool2),
+// which the AVX-512 kernels handle a whole block of planes at a time.
+func (l *Pooling) tiled2x2() bool {
+	return l.method == caffepb.PoolingParameter_MAX && l.kh == 2 && l.kw == 2 && l.sh == 2 && l.sw == 2 &&
+		l.ph == 0 && l.pw == 0 && l.height == 2*l.outH && l.width == 2*l.outW && l.outW <= 16 &&
+		poolAVX512 && !poolScalarOnly
+}
+
 // forwardPlanes pools planes [lo, hi).
 func (l *Pooling) forwardPlanes(in, out []float32, lo, hi int) {
 	planeIn, planeOut := l.height*l.width, l.outH*l.outW
+	if l.tiled2x2() && hi > lo {
+		// Planes tiled exactly by 2x2 windows (LeNet's pool1 and pool2)
+		// follow each other row for row: one kernel call for them all.
+		w, n := l.width, l.outW
+		ny := (hi - lo) * l.outH
+		i, o := lo*planeIn, lo*planeOut
+		_ = in[hi*planeIn-1]
+		_ = out[hi*planeOut-1]
+		_ = l.mask[hi*planeOut-1]
+		maxPool2x2s2AVX512(&in[i], w, &out[o], &l.mask[o], 0, int(noMaxKey),
+			uint64(1)<<min(16, 2*n)-1, uint64(1)<<max(0, 2*n-16)-1, uint64(1)<<n-1, ny, n, l.outH)
+		return
+	}
 	if l.method == caffepb.PoolingParameter_MAX {
 		for p := lo; p < hi; p++ {
 			l.maxPlane(in[p*planeIn:(p+1)*planeIn], out[p*planeOut:(p+1)*planeOut], l.mask[p*planeOut:(p+1)*planeOut])
@@ -354,7 +376,7 @@ func maxPlane2x2s2Vec(in, out []uint32, mask []int32, w, outH, outW, outer int) 
 			_ = mask[o+(ny-1)*outer+n-1]
 			_ = out[o+(ny-1)*outer+n-1]
 			maxPool2x2s2AVX512(&fin[i], w, &fout[o], &mask[o], i, int(noMaxKey),
-				uint64(1)<<min(16, 2*n)-1, uint64(1)<<max(0, 2*n-16)-1, uint64(1)<<n-1, ny, outer)
+				uint64(1)<<min(16, 2*n)-1, uint64(1)<<max(0, 2*n-16)-1, uint64(1)<<n-1, ny, outer, ny)
 		}
 	}
 }
@@ -764,6 +786,17 @@ func (l *Pooling) Backward(top []*Blob, propagateDown []bool, bottom []*Blob) {
 // backwardPlanes writes the bottom gradient of planes [lo, hi).
 func (l *Pooling) backwardPlanes(dOut, dIn []float32, lo, hi int) {
 	planeIn, planeOut := l.height*l.width, l.outH*l.outW
+	if l.tiled2x2() && hi > lo {
+		// Every bottom element lies in exactly one window: written once,
+		// no clearing pass.
+		n := l.outW
+		_ = dIn[hi*planeIn-1]
+		_ = dOut[hi*planeOut-1]
+		_ = l.mask[hi*planeOut-1]
+		maxUnpool2x2s2AVX512(&dIn[lo*planeIn], l.width, &dOut[lo*planeOut], &l.mask[lo*planeOut],
+			uint64(1)<<min(16, 2*n)-1, uint64(1)<<max(0, 2*n-16)-1, uint64(1)<<n-1, (hi-lo)*l.outH, n, l.outH)
+		return
+	}
 	clear(dIn[lo*planeIn : hi*planeIn])
 	for p := lo; p < hi; p++ {
 		di := dIn[p*planeIn : (p+1)*planeIn]

@@ -10,7 +10,8 @@
 #   pair:   two executors started as an engine would (COS_RANK, COS_WORLD_SIZE,
 #           COS_MASTER on a free loopback port, a fresh COS_JOB_TOKEN), each
 #           pinned with taskset to its own core and run with -devices 1;
-#           every step all-reduces the gradients over gRPC.
+#           every step all-reduces the gradients (through shared memory,
+#           distri's default on one host; export COS_SHM=0 for gRPC).
 # images/s = iterations x batch x executors / training seconds, where the
 # window runs from the first display line (the first display interval is
 # warm-up: page faults, LMDB reads, the first all-reduce) to the final

@@ -81,8 +81,11 @@ done
 echo "$N hosts on a bridge, every link limited to $RATE each way"
 
 TOKEN=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+# The namespaces share this kernel and /dev/shm, so the executors would
+# otherwise all-reduce through shared memory: COS_SHM=0 keeps the data on
+# the links this bench measures.
 for i in $(seq 0 $((N - 1))); do
-	ip netns exec "$TAG-h$i" env COS_RANK=$i COS_WORLD_SIZE=$N COS_MASTER=10.77.0.1:29500 \
+	ip netns exec "$TAG-h$i" env COS_SHM=0 COS_RANK=$i COS_WORLD_SIZE=$N COS_MASTER=10.77.0.1:29500 \
 		COS_JOB_TOKEN="$TOKEN" COS_LISTEN="10.77.0.$((i + 1)):$((i == 0 ? 29500 : 0))" \
 		"$BIN" -iters "$ITERS" -link "$LINK_BITS" >"$WORK/out$i" 2>&1 &
 	PIDS+=($!)

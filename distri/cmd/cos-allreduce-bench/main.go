@@ -78,7 +78,7 @@ func run(sizes string, iters int, link float64, chunk int, listen, advertise str
 	}
 	n := c.WorldSize()
 	if c.Rank() == 0 {
-		fmt.Printf("%d executors joined in %v (engine %s)\n", n, time.Since(t0).Round(time.Millisecond), cfg.Engine)
+		fmt.Printf("%d executors joined in %v (engine %s, data plane %s)\n", n, time.Since(t0).Round(time.Millisecond), cfg.Engine, c.DataPlane())
 		for _, p := range c.Peers() {
 			fmt.Printf("  rank %d: %s on %s\n", p.Rank, p.Addr, p.Host)
 		}

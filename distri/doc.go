@@ -84,6 +84,29 @@
 // (last layer first) and reduces each full bucket in the background while
 // the backward pass goes on, as PyTorch's DDP does.
 //
+// # Shared memory
+//
+// When all executors run on one host, collectives bypass gRPC. Rank 0
+// creates a file in /dev/shm (named by a hash of the job token and its
+// address, mode 0600, pages reserved up front) holding one slot per rank, a
+// result region and per-rank sequence counters; at the end of the
+// rendezvous every executor maps it and checks the host identity written in
+// it (kernel boot id and host name), all vote over the gRPC ring, and rank
+// 0 removes the file's name, so nothing is left in /dev/shm even if the job
+// dies. If any executor cannot map it (another host, another /dev/shm,
+// COS_SHM=0 or Config.NoShm), the whole job stays on gRPC; a cluster
+// spanning several hosts therefore always uses gRPC. An operation is two
+// barriers on the counters: every rank copies its values into its slot,
+// each then sums its 1/N section over all slots into the result region, in
+// the same order as the gRPC ring (so both planes give bit-identical
+// results), and every rank copies the result back; the Reducer copies
+// gradients straight between the diffs and the slots. A waiting executor
+// spins briefly, then yields, then sleeps, and gives up when the job fails
+// (heartbeats declare a dead or hung executor lost) or after
+// Config.OpTimeout. Cluster.DataPlane reports the plane in use ("shm",
+// "unix" or "tcp"). Control traffic (rendezvous, heartbeats, failure
+// notices) always uses gRPC.
+//
 // # Failures
 //
 // Executors exchange heartbeats with rank 0 (Config.HeartbeatInterval, 1 s).

@@ -257,7 +257,7 @@ var errShmClosed = errors.New("distri: cluster closed during a collective operat
 func (c *Cluster) shmWait(which int, seq uint64) error {
 	s := c.shm
 	var start time.Time
-	sleep := 20 * time.Microsecond
+	sleep := 50 * time.Microsecond
 	for spins := 0; ; spins++ {
 		missing := -1
 		for q := 0; q < s.n; q++ {
@@ -284,20 +284,19 @@ func (c *Cluster) shmWait(which int, seq uint64) error {
 			continue
 		}
 		// Spin for the first 50 µs (the peers are usually just behind),
-		// then yield for up to 1 ms, then sleep: an executor pinned to one
-		// core must not burn it while a slow peer computes.
+		// then yield for up to 2 ms, then sleep in steps of at most 250 µs
+		// (late wake-ups delay every executor): a waiting executor must not
+		// keep the CPU from other work for long.
 		switch el := time.Since(start); {
 		case el < 50*time.Microsecond:
-		case el < time.Millisecond:
+		case el < 2*time.Millisecond:
 			runtime.Gosched()
 		case el > c.cfg.OpTimeout:
 			c.fail(c.lost(missing, "shared-memory all-reduce operation %d timed out after %v waiting for it", seq, c.cfg.OpTimeout))
 			return c.Err()
 		default:
 			time.Sleep(sleep)
-			if sleep < time.Millisecond {
-				sleep *= 2
-			}
+			sleep = min(2*sleep, 250*time.Microsecond)
 		}
 	}
 }

@@ -37,11 +37,9 @@ type Convolution struct {
 	numOutput, group int
 	biasTerm         bool
 	axis             int // channel axis
-	kh, kw           int
-	ph, pw           int
-	sh, sw           int
-	dh, dw           int
-	is1x1            bool // no im2col needed: the image is its own column matrix
+	// The window; is1x1 means no im2col is needed: the image is its own
+	// column matrix.
+	convWindow
 
 	// params are read through this slice at every call, never cached, so
 	// a net that swaps in shared blobs is seen.
@@ -99,68 +97,13 @@ func (l *Convolution) Type() string { return "Convolution" }
 // Params returns the weights, then the bias if bias_term.
 func (l *Convolution) Params() []*Blob { return l.params }
 
-// parseGeometry reads kernel, pad, stride and dilation in every form Caffe
-// accepts for two spatial axes: kernel_size/pad/stride/dilation given once
-// or once per axis, or the kernel_h/_w, pad_h/_w, stride_h/_w fields.
+// parseGeometry reads the window from the convolution_param.
 func (l *Convolution) parseGeometry() error {
-	cp := l.lp.GetConvolutionParam()
-	if cp == nil {
-		cp = &caffepb.ConvolutionParameter{}
-	}
-	pick := func(field string, vals []uint32, def int) (int, int, error) {
-		switch len(vals) {
-		case 0:
-			return def, def, nil
-		case 1:
-			return int(vals[0]), int(vals[0]), nil
-		case 2:
-			return int(vals[0]), int(vals[1]), nil
-		}
-		return 0, 0, layerErr(l.lp, "%s must be specified once, or once per spatial dimension (%s specified %d times; 2 spatial dims)", field, field, len(vals))
-	}
-	var err error
-	if cp.KernelH != nil || cp.KernelW != nil {
-		if len(cp.GetKernelSize()) != 0 {
-			return layerErr(l.lp, "either kernel_size or kernel_h/w should be specified; not both")
-		}
-		l.kh, l.kw = int(cp.GetKernelH()), int(cp.GetKernelW())
-	} else {
-		if len(cp.GetKernelSize()) == 0 {
-			return layerErr(l.lp, "kernel_size or kernel_h and kernel_w must be specified")
-		}
-		if l.kh, l.kw, err = pick("kernel_size", cp.GetKernelSize(), 0); err != nil {
-			return err
-		}
-	}
-	if l.kh <= 0 || l.kw <= 0 {
-		return layerErr(l.lp, "filter dimensions must be nonzero (kernel %dx%d)", l.kh, l.kw)
-	}
-	if cp.PadH != nil || cp.PadW != nil {
-		if len(cp.GetPad()) != 0 {
-			return layerErr(l.lp, "either pad or pad_h/w should be specified; not both")
-		}
-		l.ph, l.pw = int(cp.GetPadH()), int(cp.GetPadW())
-	} else if l.ph, l.pw, err = pick("pad", cp.GetPad(), 0); err != nil {
+	w, err := parseConvWindow(l.lp)
+	if err != nil {
 		return err
 	}
-	if cp.StrideH != nil || cp.StrideW != nil {
-		if len(cp.GetStride()) != 0 {
-			return layerErr(l.lp, "either stride or stride_h/w should be specified; not both")
-		}
-		l.sh, l.sw = int(cp.GetStrideH()), int(cp.GetStrideW())
-	} else if l.sh, l.sw, err = pick("stride", cp.GetStride(), 1); err != nil {
-		return err
-	}
-	if l.sh <= 0 || l.sw <= 0 {
-		return layerErr(l.lp, "stride dimensions must be nonzero (stride %dx%d)", l.sh, l.sw)
-	}
-	if l.dh, l.dw, err = pick("dilation", cp.GetDilation(), 1); err != nil {
-		return err
-	}
-	if l.dh <= 0 || l.dw <= 0 {
-		return layerErr(l.lp, "dilation dimensions must be nonzero (dilation %dx%d)", l.dh, l.dw)
-	}
-	l.is1x1 = l.kh == 1 && l.kw == 1 && l.sh == 1 && l.sw == 1 && l.ph == 0 && l.pw == 0
+	l.convWindow = w
 	return nil
 }
 

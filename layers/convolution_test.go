@@ -204,7 +204,7 @@ func TestConvolutionErrors(t *testing.T) {
 		{`num_output: 2 kernel_size: 0`, []int{1, 1, 5, 5}, "nonzero"},
 		{`num_output: 2 kernel_size: 3 kernel_size: 3 kernel_size: 3`, []int{1, 1, 5, 5}, "specified 3 times"},
 		{`num_output: 2 kernel_size: 3 kernel_h: 3 kernel_w: 3`, []int{1, 1, 5, 5}, "not both"},
-		{`num_output: 2 kernel_h: 3`, []int{1, 1, 5, 5}, "nonzero"},
+		{`num_output: 2 kernel_h: 3`, []int{1, 1, 5, 5}, "both kernel_h and kernel_w"},
 		{`num_output: 2 kernel_size: 3 stride: 0`, []int{1, 1, 5, 5}, "stride"},
 		{`num_output: 2 kernel_size: 1 group: 2`, []int{1, 3, 5, 5}, "multiple of group"},
 		{`num_output: 3 kernel_size: 1 group: 2`, []int{1, 2, 5, 5}, "multiple of group"},

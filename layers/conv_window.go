@@ -16,6 +16,10 @@ type convWindow struct {
 func parseConvWindow(lp *caffepb.LayerParameter) (convWindow, error) {
 	var g convWindow
 	cp := lp.GetConvolutionParam()
+	if cp == nil {
+		// No convolution_param at all: the kernel_size error below says what is missing.
+		cp = &caffepb.ConvolutionParameter{}
+	}
 	pick := func(field string, vals []uint32, def int) (int, int, error) {
 		switch len(vals) {
 		case 0:

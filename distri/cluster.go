@@ -253,7 +253,9 @@ func Join(ctx context.Context, cfg Config) (*Cluster, error) {
 	if c.size == 1 {
 		return c, nil
 	}
+	raisedProcs := false
 	if runtime.GOMAXPROCS(0) == 1 {
+		raisedProcs = true
 		// An executor pinned to one core gets GOMAXPROCS 1, and then a ring
 		// chunk that arrives while the compute goroutine runs waits for the
 		// scheduler's 10 ms preemption before it is forwarded, stalling
@@ -388,6 +390,11 @@ func Join(ctx context.Context, cfg Config) (*Cluster, error) {
 	}
 	if err := c.setupShm(); err != nil {
 		return nil, err
+	}
+	if raisedProcs && c.shm != nil {
+		// Shared-memory collectives need no network goroutine to run
+		// promptly: give the single core back to the computation alone.
+		runtime.GOMAXPROCS(1)
 	}
 	ok = true
 	return c, nil

@@ -92,8 +92,9 @@
 // result region and per-rank sequence counters; at the end of the
 // rendezvous every executor maps it and checks the host identity written in
 // it (kernel boot id and host name), all vote over the gRPC ring, and rank
-// 0 removes the file's name, so nothing is left in /dev/shm even if the job
-// dies. If any executor cannot map it (another host, another /dev/shm,
+// 0 removes the file's name, so from then on nothing can be left in
+// /dev/shm however the job ends (only rank 0 dying during the rendezvous
+// leaves the file). If any executor cannot map it (another host, another /dev/shm,
 // COS_SHM=0 or Config.NoShm), the whole job stays on gRPC; a cluster
 // spanning several hosts therefore always uses gRPC. An operation is two
 // barriers on the counters: every rank copies its values into its slot,
@@ -103,9 +104,13 @@
 // gradients straight between the diffs and the slots. A waiting executor
 // spins briefly, then yields, then sleeps, and gives up when the job fails
 // (heartbeats declare a dead or hung executor lost) or after
-// Config.OpTimeout. Cluster.DataPlane reports the plane in use ("shm",
-// "unix" or "tcp"). Control traffic (rendezvous, heartbeats, failure
-// notices) always uses gRPC.
+// Config.OpTimeout. An executor pinned to one core, which Join gives a
+// second P so that ring goroutines run promptly, goes back to GOMAXPROCS 1
+// on this plane: nothing needs to run beside the computation. With every
+// executor on its own core, one all-reduce of LeNet's 1.7 MB gradient costs
+// about 0.3 ms instead of gRPC's 1.1–1.9 ms. Cluster.DataPlane reports the
+// plane in use ("shm", "unix" or "tcp"). Control traffic (rendezvous,
+// heartbeats, failure notices) always uses gRPC.
 //
 // # Failures
 //

@@ -120,6 +120,15 @@ func TestJobsSingleExecutor(t *testing.T) {
 	if fr.Rows != 23 || len(rows) != 23 {
 		t.Fatalf("features: result %d rows, files %d rows, want 23", fr.Rows, len(rows))
 	}
+	// The same rows as Parquet.
+	pq, err := Features(context.Background(), Config{Solver: solverPath, Model: model, Features: []string{"ip2"}, Label: "label",
+		Output: filepath.Join(dir, "parquet"), OutputFormat: "parquet"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(filepath.Join(dir, "parquet", "part-00000.parquet")); err != nil || st.Size() == 0 || pq.Rows != 23 {
+		t.Fatalf("parquet part: %v, rows %d", err, pq.Rows)
+	}
 	for i := 0; i < 23; i++ {
 		id := fmt.Sprintf("%08d", i)
 		r, ok := rows[id]

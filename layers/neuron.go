@@ -14,7 +14,7 @@ func init() {
 		return &TanH{lp: p}, nil
 	})
 	Register("AbsVal", func(p *caffepb.LayerParameter, ctx *Context) (Layer, error) {
-		return &AbsVal{lp: p}, nil
+		return &AbsVal{keepsInput{lp: p}}, nil
 	})
 }
 
@@ -37,6 +37,51 @@ func ensureLen(buf []float32, n int) []float32 {
 		return make([]float32, n)
 	}
 	return buf[:n]
+}
+
+// keepsInput is the shared part of elementwise layers whose Backward reads
+// x: one bottom, one top of its shape, and, when they compute in place
+// (top == bottom), a copy of x that Forward takes before overwriting it.
+type keepsInput struct {
+	lp    *caffepb.LayerParameter
+	saved []float32 // x, kept only when computing in place
+}
+
+// Params returns nil: these layers have no learnable blobs.
+func (l *keepsInput) Params() []*Blob { return nil }
+
+// Setup checks for one bottom and one top and shapes the top.
+func (l *keepsInput) Setup(bottom, top []*Blob) error {
+	if err := checkBlobCounts(l.lp, bottom, top, 1, 1, 1, 1); err != nil {
+		return err
+	}
+	return l.Reshape(bottom, top)
+}
+
+// Reshape gives the top the bottom's shape and, in place, sizes the copy of x.
+func (l *keepsInput) Reshape(bottom, top []*Blob) error {
+	neuronReshape(bottom, top)
+	if top[0] == bottom[0] {
+		l.saved = ensureLen(l.saved, bottom[0].Count())
+	}
+	return nil
+}
+
+// keep returns x for Forward, first copying it when computing in place.
+func (l *keepsInput) keep(bottom, top []*Blob) []float32 {
+	x := bottom[0].Data[:bottom[0].Count()]
+	if top[0] == bottom[0] {
+		copy(l.saved, x)
+	}
+	return x
+}
+
+// input returns x for Backward: the copy when in place, else the bottom.
+func (l *keepsInput) input(bottom, top []*Blob) []float32 {
+	if top[0] == bottom[0] {
+		return l.saved
+	}
+	return bottom[0].Data[:bottom[0].Count()]
 }
 
 // propagates reports whether bottom i asked for a gradient.
@@ -153,40 +198,14 @@ func (l *TanH) Backward(top []*Blob, propagateDown []bool, bottom []*Blob) {
 // as Caffe's caffe_cpu_sign). Caffe refuses in-place AbsVal because |x|
 // forgets the sign; here in place is allowed and the layer keeps a copy of
 // x for Backward.
-type AbsVal struct {
-	lp    *caffepb.LayerParameter
-	saved []float32 // x, kept only when computing in place
-}
+type AbsVal struct{ keepsInput }
 
 // Type returns "AbsVal".
 func (l *AbsVal) Type() string { return "AbsVal" }
 
-// Params returns nil: AbsVal has no learnable blobs.
-func (l *AbsVal) Params() []*Blob { return nil }
-
-// Setup checks for one bottom and one top and shapes the top.
-func (l *AbsVal) Setup(bottom, top []*Blob) error {
-	if err := checkBlobCounts(l.lp, bottom, top, 1, 1, 1, 1); err != nil {
-		return err
-	}
-	return l.Reshape(bottom, top)
-}
-
-// Reshape gives the top the bottom's shape and, in place, sizes the copy of x.
-func (l *AbsVal) Reshape(bottom, top []*Blob) error {
-	neuronReshape(bottom, top)
-	if top[0] == bottom[0] {
-		l.saved = ensureLen(l.saved, bottom[0].Count())
-	}
-	return nil
-}
-
 // Forward computes y = |x|.
 func (l *AbsVal) Forward(bottom, top []*Blob) error {
-	x, y := bottom[0].Data[:bottom[0].Count()], top[0].Data
-	if top[0] == bottom[0] {
-		copy(l.saved, x)
-	}
+	x, y := l.keep(bottom, top), top[0].Data
 	for i, v := range x {
 		if v < 0 {
 			v = -v
@@ -201,10 +220,7 @@ func (l *AbsVal) Backward(top []*Blob, propagateDown []bool, bottom []*Blob) {
 	if !propagates(propagateDown, 0) {
 		return
 	}
-	x := bottom[0].Data
-	if top[0] == bottom[0] {
-		x = l.saved
-	}
+	x := l.input(bottom, top)
 	dy, dx := top[0].Diff, bottom[0].Diff[:bottom[0].Count()]
 	for i := range dx {
 		switch {

@@ -291,6 +291,14 @@ func (c *Cluster) AllReduceMean(buf []float32) error { return c.allReduce32(buf,
 func (c *Cluster) AllReduceSum(buf []float32) error { return c.allReduce32(buf, false) }
 
 func (c *Cluster) allReduce32(buf []float32, mean bool) error {
+	return reduceFlat(c, buf, &c.f32.b, &c.f32, 4, mean)
+}
+
+// reduceFlat all-reduces buf through shared memory when that plane is on,
+// else over the gRPC ring in pieces of opPiece values, handing each piece to
+// the preallocated op buffer ob through its slice field *slot (so nothing
+// is allocated per call).
+func reduceFlat[T float32 | float64](c *Cluster, buf []T, slot *[]T, ob opBuf, elemBytes int, mean bool) error {
 	if c.size == 1 {
 		return nil
 	}
@@ -300,15 +308,14 @@ func (c *Cluster) allReduce32(buf []float32, mean bool) error {
 		if c.shm.mem == nil {
 			return errShmClosed
 		}
-		io := shmIO[float32]{flat: buf}
+		io := shmIO[T]{flat: buf}
 		return shmAllReduce(c, &io, mean)
 	}
-	piece := c.opPiece(4)
+	piece := c.opPiece(elemBytes)
 	for start := 0; start < len(buf); start += piece {
-		end := min(start+piece, len(buf))
-		c.f32.b = buf[start:end]
-		err := c.runOp(&c.f32, mean)
-		c.f32.b = nil
+		*slot = buf[start:min(start+piece, len(buf))]
+		err := c.runOp(ob, mean)
+		*slot = nil
 		if err != nil {
 			return err
 		}
@@ -337,29 +344,7 @@ func (c *Cluster) allReduceParts(parts [][]float32, offs []int) (bool, error) {
 // all executors (float64, for test outputs and losses); bit-identical
 // everywhere.
 func (c *Cluster) SumFloat64(vals []float64) error {
-	if c.size == 1 {
-		return nil
-	}
-	c.opMu.Lock()
-	defer c.opMu.Unlock()
-	if c.shm != nil {
-		if c.shm.mem == nil {
-			return errShmClosed
-		}
-		io := shmIO[float64]{flat: vals}
-		return shmAllReduce(c, &io, false)
-	}
-	piece := c.opPiece(8)
-	for start := 0; start < len(vals); start += piece {
-		end := min(start+piece, len(vals))
-		c.f64.b = vals[start:end]
-		err := c.runOp(&c.f64, false)
-		c.f64.b = nil
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return reduceFlat(c, vals, &c.f64.b, &c.f64, 8, false)
 }
 
 // Barrier returns once every executor has called it.

@@ -245,7 +245,7 @@ func CheckedOpener(open layers.SourceOpener) layers.SourceOpener {
 		if err != nil || phase != caffepb.Phase_TRAIN {
 			return src, err
 		}
-		if bs := BatchSize(lp); bs > 0 && src.Len() < bs {
+		if bs := solver.BatchSize(lp); bs > 0 && src.Len() < bs {
 			src.Close()
 			return nil, &InsufficientDataError{Layer: lp.GetName(), Source: src.Name(), Records: src.Len(), BatchSize: bs}
 		}
@@ -259,14 +259,3 @@ func ShardOpener(rank, world int, persistent bool) layers.SourceOpener {
 	return CheckedOpener(lmdb.Opener(rank, world, lmdb.Persistent(persistent)))
 }
 
-// BatchSize is a data layer's batch size (data_param or
-// memory_data_param), 0 if it has none.
-func BatchSize(lp *caffepb.LayerParameter) int {
-	if dp := lp.GetDataParam(); dp != nil && dp.BatchSize != nil {
-		return int(dp.GetBatchSize())
-	}
-	if mp := lp.GetMemoryDataParam(); mp != nil {
-		return int(mp.GetBatchSize())
-	}
-	return 0
-}

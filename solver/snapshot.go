@@ -376,7 +376,7 @@ func (s *Solver) wrapSources(open layers.SourceOpener) layers.SourceOpener {
 		if err != nil || src == nil {
 			return src, err
 		}
-		w := &skipSource{Source: src, batch: batchSizeOf(lp)}
+		w := &skipSource{Source: src, batch: BatchSize(lp)}
 		if s.skipBatches > 0 {
 			if err := w.arm(s.skipBatches, false); err != nil {
 				src.Close()
@@ -388,7 +388,9 @@ func (s *Solver) wrapSources(open layers.SourceOpener) layers.SourceOpener {
 	}
 }
 
-func batchSizeOf(lp *caffepb.LayerParameter) int {
+// BatchSize is a data layer's batch size (data_param, memory_data_param,
+// image_data_param or window_data_param), 0 if it has none.
+func BatchSize(lp *caffepb.LayerParameter) int {
 	switch {
 	case lp.GetDataParam() != nil:
 		return int(lp.GetDataParam().GetBatchSize())

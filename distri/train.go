@@ -258,4 +258,3 @@ func CheckedOpener(open layers.SourceOpener) layers.SourceOpener {
 func ShardOpener(rank, world int, persistent bool) layers.SourceOpener {
 	return CheckedOpener(lmdb.Opener(rank, world, lmdb.Persistent(persistent)))
 }
-

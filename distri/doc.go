@@ -112,6 +112,16 @@
 // plane in use ("shm", "unix" or "tcp"). Control traffic (rendezvous,
 // heartbeats, failure notices) always uses gRPC.
 //
+// On this plane the Reducer also shards the solver update (as ZeRO stage 1
+// does; see shard.go): each rank sums only its section of the gradient,
+// applies the solver's update to that section while it is in cache, and
+// publishes the new weights, which the other ranks copy into their
+// replicas. Every element is still computed by exactly one rank with the
+// same operations, so the weights are bit-identical to the unsharded path;
+// the solver history is gathered before a snapshot. Gradient clipping (which
+// needs the global norm) and gradients larger than one slot use the
+// unsharded path; COS_SHARDED_UPDATE=0 turns sharding off.
+//
 // # Failures
 //
 // Executors exchange heartbeats with rank 0 (Config.HeartbeatInterval, 1 s).

@@ -9,7 +9,8 @@ import (
 )
 
 // Reducer averages gradients across the executors of a cluster; it
-// implements solver.Reducer.
+// implements solver.Reducer, and solver.ShardedReducer on the
+// shared-memory plane (see shard.go).
 //
 // As the backward pass finishes layers (last layer first), ParamsReady
 // copies their param diffs into buckets of about Config.BucketBytes; a full
@@ -36,6 +37,8 @@ type Reducer struct {
 	// and writes the diffs themselves, so buckets hold no copies after the
 	// first iteration.
 	direct bool
+
+	sh shardState
 
 	work    chan *bucket
 	pending sync.WaitGroup
@@ -148,6 +151,15 @@ func (r *Reducer) add(p *layers.Blob) {
 		return
 	}
 	b := r.buckets[r.cur]
+	if r.sh.on {
+		r.addSharded(p)
+		r.pos++
+		if r.pos == len(b.params) {
+			r.cur++
+			r.pos = 0
+		}
+		return
+	}
 	if !r.direct {
 		copy(b.buf[b.offs[r.pos]:], p.Diff[:n])
 	}
@@ -170,17 +182,27 @@ func (r *Reducer) Wait() error {
 	if r.c.size == 1 {
 		return nil
 	}
+	sharded := false
 	if !r.layout {
 		if r.cur < len(r.buckets) && len(r.buckets[r.cur].params) > 0 {
 			r.submit()
 		}
 		r.buckets = r.buckets[:r.cur]
 		r.layout = true
+		defer r.planShards()
 	} else if r.cur != len(r.buckets) && (r.cur != 0 || r.pos != 0) {
 		// Only part of the params became ready this iteration.
 		r.setErr(fmt.Errorf("distri: reducer: only %d of %d gradient buckets became ready in this iteration", r.cur, len(r.buckets)))
+	} else {
+		sharded = r.sh.on && r.cur != 0
 	}
 	r.pending.Wait()
+	if sharded && r.firstErr() == nil {
+		r.cur, r.pos = 0, 0
+		if err := r.waitSharded(); err != nil {
+			return err
+		}
+	}
 	r.cur, r.pos = 0, 0
 	if err := r.firstErr(); err != nil {
 		return err

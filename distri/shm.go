@@ -30,10 +30,13 @@ import (
 //	publishes done[r] = op; after every done[] ≥ op it copies the whole
 //	result back.
 //
-// A slot is rewritten only after its owner passed the done barrier of the
-// previous operation (so everyone has finished reading slots), and result
-// only after the arrive barrier (so everyone has finished copying the
-// previous result out): two barriers per operation suffice.
+// A slot is rewritten only after every done[] reached the previous
+// operation (so everyone has finished reading slots; after an all-reduce
+// that is already known, a sharded step does not wait for it, see
+// shard.go), and result only after the arrive barrier (so everyone has
+// finished copying the previous result out): two barriers per operation
+// suffice. Next to its arrive counter each rank writes the operation's
+// kind and length, and a mismatch fails the job instead of mixing values.
 //
 // Each element is summed in exactly the order the gRPC ring sums it (the
 // ring's segment j, j·n/N up to (j+1)·n/N of the n values of one ring
@@ -67,6 +70,9 @@ type shmPlane struct {
 	// v32 and v64 view the slots and the result region as values.
 	v32 [][]float32
 	v64 [][]float64
+	// pending is the Reducer whose sharded step has arrived but not yet
+	// read the slots (see shard.go); nil otherwise. Guarded by opMu.
+	pending *Reducer
 }
 
 // hostIdentity names this kernel instance: the boot id changes with every
@@ -104,6 +110,39 @@ func shmHeaderBytes(n int) int {
 
 func (s *shmPlane) ctr(which, rank int) *uint64 {
 	return (*uint64)(unsafe.Pointer(&s.mem[shmCounters+(which*s.n+rank)*shmLine]))
+}
+
+// tag is the word next to rank's arrive counter that names the operation
+// the rank arrived for (kind and length), so that executors which disagree
+// about the sequence of collectives (a bug, or ranks that stopped at
+// different iterations) fail instead of mixing unrelated values.
+func (s *shmPlane) tag(rank int) *uint64 {
+	return (*uint64)(unsafe.Pointer(&s.mem[shmCounters+rank*shmLine+8]))
+}
+
+// Operation kinds in a tag.
+const (
+	shmOpSum32 = 1 + iota
+	shmOpSum64
+	shmOpScatter // a sharded step's reduce-scatter (shard.go)
+	shmOpGather  // an all-gather of sections (shard.go)
+	shmOpMean    = 8
+)
+
+func shmTag(kind uint64, n int) uint64 { return kind<<48 | uint64(n) }
+
+// shmCheckTags, after the arrive barrier, checks that every executor
+// arrived for the same operation as this one.
+func (c *Cluster) shmCheckTags() error {
+	s := c.shm
+	mine := atomic.LoadUint64(s.tag(c.rank))
+	for q := 0; q < s.n; q++ {
+		if t := atomic.LoadUint64(s.tag(q)); t != mine {
+			c.fail(fmt.Errorf("distri: executors disagree on the shared-memory collective: rank %d runs operation %#x, rank %d operation %#x (kind<<48 | values)", c.rank, mine, q, t))
+			return c.Err()
+		}
+	}
+	return nil
 }
 
 // region returns slot r's bytes (r == n: the result region).
@@ -362,6 +401,13 @@ func shmAllReduce[T float32 | float64](c *Cluster, io *shmIO[T], mean bool) erro
 		return err
 	}
 	s := c.shm
+	if p := s.pending; p != nil {
+		// A sharded step is between its reduce-scatter and its update:
+		// finish the reduction now so that the slots are free.
+		if err := p.finishScatter(); err != nil {
+			return err
+		}
+	}
 	N, r, n := c.size, c.rank, io.size()
 	var z T
 	views := shmViews[T](s) // slots 0..N-1, then the result
@@ -375,27 +421,34 @@ func shmAllReduce[T float32 | float64](c *Cluster, io *shmIO[T], mean bool) erro
 		m := p1 - p0
 		c.shmSeq++
 		seq := c.shmSeq
+		// The previous operation may have been a sharded step, which does
+		// not wait until everyone has read the slots (see shard.go).
+		if err := c.shmWait(1, seq-1); err != nil {
+			return err
+		}
 		io.move(mine[:m], p0, true)
+		kind := uint64(shmOpSum32)
+		if unsafe.Sizeof(z) == 8 {
+			kind = shmOpSum64
+		}
+		if mean {
+			kind |= shmOpMean
+		}
+		atomic.StoreUint64(s.tag(r), shmTag(kind, m))
 		atomic.StoreUint64(s.ctr(0, r), seq)
 		if err := c.shmWait(0, seq); err != nil {
 			return err
 		}
+		if err := c.shmCheckTags(); err != nil {
+			return err
+		}
 		// This rank's section of the piece, cut where the ring's segments
 		// change (each segment has its own summation order).
-		lo, hi := p0+int(int64(r)*int64(m)/int64(N)), p0+int(int64(r+1)*int64(m)/int64(N))
-		for g := lo; g < hi; {
-			ps := g / rp * rp
-			pn := min(rp, n-ps)
-			segLo := func(j int) int { return ps + int(int64(j)*int64(pn)/int64(N)) }
-			j := int(int64(g-ps) * int64(N) / int64(pn))
-			for j > 0 && segLo(j) > g {
-				j--
-			}
-			for j < N-1 && segLo(j+1) <= g {
-				j++
-			}
-			end := min(hi, segLo(j+1))
-			shmSum(slots, result, g-p0, end-p0, j, mean)
+		lo, hi := shmSection(r, N, m)
+		for g := p0 + lo; g < p0+hi; {
+			j, end := ringRun(g, n, rp, N)
+			end = min(end, p0+hi)
+			shmSum(slots, result[g-p0:end-p0], g-p0, j, mean)
 			g = end
 		}
 		atomic.StoreUint64(s.ctr(1, r), seq)
@@ -407,13 +460,37 @@ func shmAllReduce[T float32 | float64](c *Cluster, io *shmIO[T], mean bool) erro
 	return nil
 }
 
-// shmSum writes into out[lo:hi] the sum of slots[*][lo:hi] taken in ring
+// shmSection is rank r's section [lo, hi) of an operation of m values
+// among N ranks: the values it sums.
+func shmSection(r, N, m int) (lo, hi int) {
+	return int(int64(r) * int64(m) / int64(N)), int(int64(r+1) * int64(m) / int64(N))
+}
+
+// ringRun returns, for value g of a ring operation of n values cut into
+// pieces of rp, the rank whose value the gRPC ring takes first (its
+// segment's index) and the end of that segment: values g up to end are
+// summed in the same order.
+func ringRun(g, n, rp, N int) (first, end int) {
+	ps := g / rp * rp
+	pn := min(rp, n-ps)
+	segLo := func(j int) int { return ps + int(int64(j)*int64(pn)/int64(N)) }
+	j := int(int64(g-ps) * int64(N) / int64(pn))
+	for j > 0 && segLo(j) > g {
+		j--
+	}
+	for j < N-1 && segLo(j+1) <= g {
+		j++
+	}
+	return j, segLo(j + 1)
+}
+
+// shmSum writes into o the sum of slots[*][lo:lo+len(o)] taken in ring
 // order from rank first, divided by the world size when mean is set, with
 // the gRPC ring's rounding (every addition rounded to T, then the
 // division).
-func shmSum[T float32 | float64](slots [][]T, out []T, lo, hi, first int, mean bool) {
+func shmSum[T float32 | float64](slots [][]T, o []T, lo, first int, mean bool) {
 	N := len(slots)
-	o := out[lo:hi]
+	hi := lo + len(o)
 	a := slots[first][lo:hi]
 	b := slots[(first+1)%N][lo:hi]
 	b = b[:len(o)]

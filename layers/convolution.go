@@ -76,6 +76,8 @@ type Convolution struct {
 	dgeom  blas.ConvGeom // geometry of that convolution (direct)
 	dPads  [][]float32   // per slot: zero-bordered top-gradient copy (direct)
 	wFlip  []float32     // channels × numOutput*kh*kw flipped weights (direct)
+
+	dc convDirect // direct-convolution path for few taps (conv_direct.go)
 }
 
 // Switches for the fast backward forms; tests turn them off to compare
@@ -248,6 +250,7 @@ func (l *Convolution) Reshape(bottom, top []*Blob) error {
 	if l.biasTerm {
 		l.bPart = growF32(l.bPart, (l.blocks-1)*l.numOutput)
 	}
+	l.dc.reshape(l) // direct path (conv_direct.go)
 	return nil
 }
 
@@ -305,6 +308,9 @@ func growF32(s []float32, n int) []float32 {
 
 // Forward convolves every image of every bottom.
 func (l *Convolution) Forward(bottom, top []*Blob) error {
+	if l.dc.forward(l, bottom, top) { // direct path (conv_direct.go)
+		return nil
+	}
 	parts := effectiveThreads(l.threads)
 	l.ensureScratch(parts)
 	for i, b := range bottom {
@@ -365,6 +371,9 @@ func addBiasRows(out, bias []float32, n int) {
 // Backward accumulates the weight and bias gradients over every image of
 // every bottom and writes the bottom gradients that are asked for.
 func (l *Convolution) Backward(top []*Blob, propagateDown []bool, bottom []*Blob) {
+	if l.dc.backward(l, top, propagateDown, bottom) { // direct path (conv_direct.go)
+		return
+	}
 	parts := effectiveThreads(l.threads)
 	l.ensureScratch(parts)
 	wn := l.numOutput * l.kDim

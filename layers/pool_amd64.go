@@ -23,3 +23,25 @@ func maxPool2x2s2AVX512(in *float32, w int, out *float32, mask *int32, base, noM
 //
 //go:noescape
 func maxUnpool2x2s2AVX512(dIn *float32, w int, dOut *float32, mask *int32, m1, m2, m3 uint64, ny, outStride, planeRows int)
+
+// maxPool2x2s2BAVX512 is maxPool2x2s2AVX512 writing a byte per window:
+// the argmax's position in it (0-3), 0xff when there is none.
+//
+//go:noescape
+func maxPool2x2s2BAVX512(in *float32, w int, out *float32, mask *uint8, noMax int, m1, m2, m3 uint64, ny, outStride, pf int)
+
+// maxUnpool2x2s2BAVX512 is maxUnpool2x2s2AVX512 for those byte masks.
+//
+//go:noescape
+func maxUnpool2x2s2BAVX512(dIn *float32, w int, dOut *float32, mask *uint8, m1, m2, m3 uint64, ny, outStride, pf int)
+
+// maxPool2x2s2PAVX512 is maxPool2x2s2BAVX512 for planes at most 8
+// windows wide, 2 or 4 output rows packed in each vector.
+//
+//go:noescape
+func maxPool2x2s2PAVX512(in *float32, w int, out *float32, mask *uint8, noMax int, kLo, kHi, kOut, kCnt uint64, off1, off2, off3, groups, inStep, outStep, pf int)
+
+// maxUnpool2x2s2PAVX512 is the backward pass of maxPool2x2s2PAVX512.
+//
+//go:noescape
+func maxUnpool2x2s2PAVX512(dIn *float32, w int, dOut *float32, mask *uint8, kLo, kHi, kOut, kCnt uint64, off1, off2, off3, groups, inStep, outStep, pf int)

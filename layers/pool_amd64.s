@@ -41,11 +41,11 @@ DATA poolOdd<>+60(SB)/4, $31
 GLOBL poolOdd<>(SB), RODATA|NOPTR, $64
 
 // KEY turns float bits in z into their order key (see floatKey), using
-// Z30 = 0x7fffffff and tmp.
+// Z30 = 0x7fffffff and tmp: z ^= (z >> 31 arithmetic) & Z30, the and and
+// xor as one ternary logic op (0x78: A xor (B and C)).
 #define KEY(z, tmp) \
 	VPSRAD $31, z, tmp \
-	VPANDD Z30, tmp, tmp \
-	VPXORD tmp, z, z
+	VPTERNLOGD $0x78, Z30, tmp, z
 
 // ROW3 reduces one input row (at p) to the per-window maximum key in m and
 // the column offset (0, 1, 2) of its first occurrence in off. Clobbers
@@ -374,5 +374,336 @@ usame:
 	JNZ  uloop
 
 uend:
+	VZEROUPPER
+	RET
+
+// func maxPool2x2s2BAVX512(in *float32, w int, out *float32, mask *uint8, noMax int, m1, m2, m3 uint64, ny, outStride, pf int)
+//
+// maxPool2x2s2AVX512 with a byte of mask per window instead of an int32
+// index: the argmax's position in its window (0, 1 top row; 2, 3 bottom
+// row), 0xff for a window with no key above -FLT_MAX's. A quarter of the
+// mask traffic, and no index base to carry across planes. out and mask
+// rows are outStride elements apart. Each iteration prefetches the 256
+// bytes pf bytes ahead of its input: in a training step the bottom is
+// mostly out of cache, and the hardware prefetcher alone measured 2.5x
+// slower on pool2 from a cold cache.
+TEXT ·maxPool2x2s2BAVX512(SB), NOSPLIT, $0-88
+	MOVQ in+0(FP), SI
+	MOVQ w+8(FP), BX
+	MOVQ out+16(FP), DI
+	MOVQ mask+24(FP), R8
+	MOVQ noMax+32(FP), R9
+	MOVQ m1+40(FP), AX
+	KMOVW AX, K1
+	MOVQ m2+48(FP), AX
+	KMOVW AX, K2
+	MOVQ m3+56(FP), AX
+	KMOVW AX, K3
+	MOVQ ny+64(FP), R11
+	MOVQ outStride+72(FP), R12
+	MOVQ pf+80(FP), R15
+
+	VMOVDQU32 poolEven<>(SB), Z28
+	VMOVDQU32 poolOdd<>(SB), Z29
+	MOVL $0x7fffffff, AX
+	VPBROADCASTD AX, Z30
+	MOVL $1, AX
+	VPBROADCASTD AX, Z26
+	MOVL $2, AX
+	VPBROADCASTD AX, Z27
+	VPBROADCASTD R9, Z23     // noMax key
+	SHLQ $2, BX              // input row stride in bytes
+	LEAQ (BX)(BX*1), R14     // input step per output row
+
+	TESTQ R11, R11
+	JLE  endb
+
+loopb:
+	LEAQ (SI)(R15*1), AX
+	PREFETCHT0 (AX)
+	PREFETCHT0 64(AX)
+	PREFETCHT0 128(AX)
+	PREFETCHT0 192(AX)
+	ROW2(SI, Z10, Z11)
+	LEAQ (SI)(BX*1), R10
+	ROW2(R10, Z12, Z13)
+	VPADDD Z27, Z13, Z13     // bottom row: positions 2, 3
+	VPCMPGTD Z10, Z12, K4
+	VPMAXSD Z12, Z10, Z10
+	VMOVDQA32 Z13, K4, Z11
+
+	VPCMPGTD Z23, Z10, K4
+	VMOVDQA32 Z23, Z14
+	VMOVDQA32 Z10, K4, Z14
+	VPTERNLOGD $0xff, Z15, Z15, Z15
+	VMOVDQA32 Z11, K4, Z15
+	KEY(Z14, Z5)
+	VMOVDQU32 Z14, K3, (DI)
+	VPMOVDB Z15, K3, (R8)
+
+	ADDQ R14, SI
+	LEAQ (DI)(R12*4), DI
+	ADDQ R12, R8
+	DECQ R11
+	JNZ  loopb
+
+endb:
+	VZEROUPPER
+	RET
+
+// UNPOOLROWB is UNPOOLROW for byte masks (Z10, widened): column 2j gets
+// g[j] where the mask is c0, column 2j+1 where it is c1.
+#define UNPOOLROWB(p, c0, c1) \
+	VPCMPEQD c0, Z10, K4 \
+	VMOVAPS.Z Z11, K4, Z12 \
+	VPCMPEQD c1, Z10, K4 \
+	VMOVAPS.Z Z11, K4, Z13 \
+	VMOVAPS Z12, Z14 \
+	VPERMT2PS Z13, Z20, Z14 \
+	VMOVAPS Z12, Z15 \
+	VPERMT2PS Z13, Z21, Z15 \
+	VMOVUPS Z14, K1, (p) \
+	VMOVUPS Z15, K2, 64(p)
+
+// func maxUnpool2x2s2BAVX512(dIn *float32, w int, dOut *float32, mask *uint8, m1, m2, m3 uint64, ny, outStride, pf int)
+//
+// maxUnpool2x2s2AVX512 for the byte masks of maxPool2x2s2BAVX512; the
+// prefetch runs pf bytes ahead of the rows written.
+TEXT ·maxUnpool2x2s2BAVX512(SB), NOSPLIT, $0-80
+	MOVQ dIn+0(FP), DI
+	MOVQ w+8(FP), BX
+	MOVQ dOut+16(FP), SI
+	MOVQ mask+24(FP), R8
+	MOVQ m1+32(FP), AX
+	KMOVW AX, K1
+	MOVQ m2+40(FP), AX
+	KMOVW AX, K2
+	MOVQ m3+48(FP), AX
+	KMOVW AX, K3
+	MOVQ ny+56(FP), R11
+	MOVQ outStride+64(FP), R12
+	MOVQ pf+72(FP), R15
+
+	VMOVDQU32 poolInterLo<>(SB), Z20
+	VMOVDQU32 poolInterHi<>(SB), Z21
+	VPXORD Z24, Z24, Z24     // position 0 (and +0.0)
+	MOVL $1, AX
+	VPBROADCASTD AX, Z25
+	MOVL $2, AX
+	VPBROADCASTD AX, Z26
+	MOVL $3, AX
+	VPBROADCASTD AX, Z27
+	SHLQ $2, BX              // row stride in bytes
+	LEAQ (BX)(BX*1), R14
+
+	TESTQ R11, R11
+	JLE  uendb
+
+uloopb:
+	LEAQ (DI)(R15*1), AX
+	PREFETCHT0 (AX)
+	PREFETCHT0 64(AX)
+	PREFETCHT0 128(AX)
+	PREFETCHT0 192(AX)
+	VPMOVZXBD.Z (R8), K3, Z10
+	VMOVUPS.Z (SI), K3, Z11
+	VADDPS Z11, Z24, Z11     // 0 + g
+	UNPOOLROWB(DI, Z24, Z25)
+	LEAQ (DI)(BX*1), R10
+	UNPOOLROWB(R10, Z26, Z27)
+
+	ADDQ R14, DI
+	LEAQ (SI)(R12*4), SI
+	ADDQ R12, R8
+	DECQ R11
+	JNZ  uloopb
+
+uendb:
+	VZEROUPPER
+	RET
+
+// LOADP loads k rows' worth of 2x2-window input rows (see
+// maxPool2x2s2PAVX512) into the column pair Z0:Z1: segment 0 from base
+// (lanes under K1), 1 from base+R9 into lanes 8.. (K2), 2 from base+R10
+// into Z1 (K1), 3 from base+R12 into Z1's lanes 8.. (K2).
+#define LOADP(base) \
+	VMOVUPS.Z (base), K1, Z0 \
+	VMOVUPS -32(base)(R9*1), K2, Z0 \
+	VMOVUPS.Z (base)(R10*1), K1, Z1 \
+	VMOVUPS -32(base)(R12*1), K2, Z1
+
+// ROWP is ROW2 on the columns already in Z0:Z1.
+#define ROWP(m, off) \
+	VMOVDQA32 Z0, m \
+	VPERMT2D Z1, Z28, m \
+	VMOVDQA32 Z0, Z3 \
+	VPERMT2D Z1, Z29, Z3 \
+	KEY(m, Z5) \
+	KEY(Z3, Z5) \
+	VPXORD off, off, off \
+	VPCMPGTD m, Z3, K4 \
+	VPMAXSD Z3, m, m \
+	VMOVDQA32 Z26, K4, off
+
+// func maxPool2x2s2PAVX512(in *float32, w int, out *float32, mask *uint8, noMax int, kLo, kHi, kOut, kCnt uint64, off1, off2, off3, groups, inStep, outStep, pf int)
+//
+// maxPool2x2s2BAVX512 for narrow planes (at most 8 windows per output
+// row): each iteration pools k = 2 or 4 consecutive output rows (which
+// in exactly tiled planes follow each other, across planes too) in one
+// vector, the rows' input segments packed side by side: 16 or 8 columns
+// each. off1-off3 are the byte offsets of segments 1-3's input rows
+// (kHi = 0 when k = 2: segment 1 goes to Z1 through off2). kOut selects
+// the lanes that are windows; they are compressed into the contiguous
+// outStep outputs (and kCnt selects that many mask bytes). inStep is the
+// input bytes per iteration (at most 256: the prefetch's reach).
+TEXT ·maxPool2x2s2PAVX512(SB), NOSPLIT, $0-128
+	MOVQ in+0(FP), SI
+	MOVQ w+8(FP), BX
+	MOVQ out+16(FP), DI
+	MOVQ mask+24(FP), R8
+	MOVQ noMax+32(FP), AX
+	VPBROADCASTD AX, Z23
+	MOVQ kLo+40(FP), AX
+	KMOVW AX, K1
+	MOVQ kHi+48(FP), AX
+	KMOVW AX, K2
+	MOVQ kOut+56(FP), AX
+	KMOVW AX, K3
+	MOVQ kCnt+64(FP), AX
+	KMOVW AX, K5
+	MOVQ off1+72(FP), R9
+	MOVQ off2+80(FP), R10
+	MOVQ off3+88(FP), R12
+	MOVQ groups+96(FP), R11
+	MOVQ inStep+104(FP), R13
+	MOVQ outStep+112(FP), R14
+	MOVQ pf+120(FP), CX
+
+	VMOVDQU32 poolEven<>(SB), Z28
+	VMOVDQU32 poolOdd<>(SB), Z29
+	MOVL $0x7fffffff, AX
+	VPBROADCASTD AX, Z30
+	MOVL $1, AX
+	VPBROADCASTD AX, Z26
+	MOVL $2, AX
+	VPBROADCASTD AX, Z27
+	SHLQ $2, BX              // input row stride in bytes
+
+	TESTQ R11, R11
+	JLE  endp
+
+loopp:
+	LEAQ (SI)(CX*1), AX
+	PREFETCHT0 (AX)
+	PREFETCHT0 64(AX)
+	PREFETCHT0 128(AX)
+	PREFETCHT0 192(AX)
+	LOADP(SI)
+	ROWP(Z10, Z11)
+	LEAQ (SI)(BX*1), R15
+	LOADP(R15)
+	ROWP(Z12, Z13)
+	VPADDD Z27, Z13, Z13     // bottom row: positions 2, 3
+	VPCMPGTD Z10, Z12, K4
+	VPMAXSD Z12, Z10, Z10
+	VMOVDQA32 Z13, K4, Z11
+
+	VPCMPGTD Z23, Z10, K4
+	VMOVDQA32 Z23, Z14
+	VMOVDQA32 Z10, K4, Z14
+	VPTERNLOGD $0xff, Z15, Z15, Z15
+	VMOVDQA32 Z11, K4, Z15
+	KEY(Z14, Z5)
+	VPCOMPRESSD Z14, K3, (DI)
+	VPCOMPRESSD.Z Z15, K3, Z16
+	VPMOVDB Z16, K5, (R8)
+
+	ADDQ R13, SI
+	LEAQ (DI)(R14*4), DI
+	ADDQ R14, R8
+	DECQ R11
+	JNZ  loopp
+
+endp:
+	VZEROUPPER
+	RET
+
+// UNPOOLP is UNPOOLROWB storing the packed segments back to their rows
+// (the inverse of LOADP).
+#define UNPOOLP(p, c0, c1) \
+	VPCMPEQD c0, Z10, K4 \
+	VMOVAPS.Z Z11, K4, Z12 \
+	VPCMPEQD c1, Z10, K4 \
+	VMOVAPS.Z Z11, K4, Z13 \
+	VMOVAPS Z12, Z14 \
+	VPERMT2PS Z13, Z20, Z14 \
+	VMOVAPS Z12, Z15 \
+	VPERMT2PS Z13, Z21, Z15 \
+	VMOVUPS Z14, K1, (p) \
+	VMOVUPS Z14, K2, -32(p)(R9*1) \
+	VMOVUPS Z15, K1, (p)(R10*1) \
+	VMOVUPS Z15, K2, -32(p)(R12*1)
+
+// func maxUnpool2x2s2PAVX512(dIn *float32, w int, dOut *float32, mask *uint8, kLo, kHi, kOut, kCnt uint64, off1, off2, off3, groups, inStep, outStep, pf int)
+//
+// maxUnpool2x2s2BAVX512 for the packing of maxPool2x2s2PAVX512: outStep
+// gradients and mask bytes expanded into the window lanes, every input
+// element of the k rows written.
+TEXT ·maxUnpool2x2s2PAVX512(SB), NOSPLIT, $0-120
+	MOVQ dIn+0(FP), DI
+	MOVQ w+8(FP), BX
+	MOVQ dOut+16(FP), SI
+	MOVQ mask+24(FP), R8
+	MOVQ kLo+32(FP), AX
+	KMOVW AX, K1
+	MOVQ kHi+40(FP), AX
+	KMOVW AX, K2
+	MOVQ kOut+48(FP), AX
+	KMOVW AX, K3
+	MOVQ kCnt+56(FP), AX
+	KMOVW AX, K5
+	MOVQ off1+64(FP), R9
+	MOVQ off2+72(FP), R10
+	MOVQ off3+80(FP), R12
+	MOVQ groups+88(FP), R11
+	MOVQ inStep+96(FP), R13
+	MOVQ outStep+104(FP), R14
+	MOVQ pf+112(FP), CX
+
+	VMOVDQU32 poolInterLo<>(SB), Z20
+	VMOVDQU32 poolInterHi<>(SB), Z21
+	VPXORD Z24, Z24, Z24     // position 0 (and +0.0)
+	MOVL $1, AX
+	VPBROADCASTD AX, Z25
+	MOVL $2, AX
+	VPBROADCASTD AX, Z26
+	MOVL $3, AX
+	VPBROADCASTD AX, Z27
+	SHLQ $2, BX
+
+	TESTQ R11, R11
+	JLE  uendp
+
+uloopp:
+	LEAQ (DI)(CX*1), AX
+	PREFETCHT0 (AX)
+	PREFETCHT0 64(AX)
+	PREFETCHT0 128(AX)
+	PREFETCHT0 192(AX)
+	VPMOVZXBD.Z (R8), K5, Z10
+	VPEXPANDD.Z Z10, K3, Z10
+	VPEXPANDD.Z (SI), K3, Z11
+	VADDPS Z11, Z24, Z11     // 0 + g
+	UNPOOLP(DI, Z24, Z25)
+	LEAQ (DI)(BX*1), R15
+	UNPOOLP(R15, Z26, Z27)
+
+	ADDQ R13, DI
+	LEAQ (SI)(R14*4), SI
+	ADDQ R14, R8
+	DECQ R11
+	JNZ  uloopp
+
+uendp:
 	VZEROUPPER
 	RET

@@ -18,8 +18,10 @@ func init() {
 // ceil((H + 2*pad - kernel) / stride) + 1 (floor with round_mode FLOOR),
 // minus one when padding would make the last window start in the padding.
 //
-// MAX keeps the index of each maximum (h*W + w within its plane) for
-// Backward and writes it to an optional second top, as Caffe does.
+// MAX keeps the argmax of each window for Backward (its index h*W + w
+// within the plane; for planes tiled by 2x2 windows, its position in the
+// window, one byte) and writes the index to an optional second top, as
+// Caffe does.
 //
 // Planes are independent, so large batches are split over
 // Context.Threads goroutines by blocks of planes.
@@ -38,8 +40,12 @@ type Pooling struct {
 	height, width int
 	outH, outW    int
 	mask          []int32 // MAX: argmax per top element, -1 for an empty window
-	topShape      []int
-	rows, cols    []poolSpan // windows of each output row and column
+	// MAX on planes tiled by 2x2 windows (tiled2x2): instead of mask, the
+	// argmax's position in its window (0-3, row-major; 0xff: none), a
+	// quarter of the bytes for Forward to write and Backward to read.
+	bmask      []uint8
+	topShape   []int
+	rows, cols []poolSpan // windows of each output row and column
 }
 
 // Type returns "Pooling".
@@ -164,6 +170,10 @@ func (l *Pooling) Reshape(bottom, top []*Blob) error {
 			l.mask = make([]int32, n)
 		}
 		l.mask = l.mask[:n]
+		if cap(l.bmask) < n {
+			l.bmask = make([]uint8, n)
+		}
+		l.bmask = l.bmask[:n]
 	}
 	return nil
 }
@@ -215,12 +225,86 @@ func (l *Pooling) Forward(bottom, top []*Blob) error {
 	l.run(false, bottom[0].Data, top[0].Data)
 	if l.method == caffepb.PoolingParameter_MAX && len(top) > 1 {
 		m := top[1].Data
+		if l.tiled2x2() && poolByteMask {
+			l.bmaskIndices(m)
+			return nil
+		}
 		for i, v := range l.mask {
 			m[i] = float32(v)
 		}
 	}
 	return nil
 }
+
+// bmaskIndices writes the byte masks as Caffe's top mask: the argmax's
+// index h*W + w in its plane, -1 for an empty window.
+func (l *Pooling) bmaskIndices(m []float32) {
+	w, ow := l.width, l.outW
+	i := 0
+	for p := 0; p < l.num*l.channels; p++ {
+		for y := 0; y < l.outH; y++ {
+			for x := 0; x < ow; x++ {
+				b := int(l.bmask[i])
+				v := float32(-1)
+				if b != 0xff {
+					v = float32((2*y+b>>1)*w + 2*x + b&1)
+				}
+				m[i] = v
+				i++
+			}
+		}
+	}
+}
+
+// rowPacking is how maxPool2x2s2PAVX512 packs k output rows of n <= 8
+// windows (2n input columns) into one 16-lane vector: row s's windows in
+// lanes [s*16/k, s*16/k+n), its input columns loaded into the 32-column
+// pair Z0:Z1 at column 32s/k.
+type rowPacking struct {
+	k                    int
+	kLo, kHi, kOut, kCnt uint64
+	off1, off2, off3     int
+	inStep, outStep      int
+}
+
+// poolPack enables the packed kernels (benchmarks compare them with one
+// output row per vector).
+var poolPack = true
+
+// packRows returns the packing for rows of n windows; k = 1 means none
+// (the rows fill a vector well enough alone).
+func packRows(n int) rowPacking {
+	if !poolPack || n > 8 || n < 1 {
+		return rowPacking{k: 1}
+	}
+	pk := rowPacking{k: 2}
+	if n <= 4 {
+		pk.k = 4
+	}
+	pair := 4 * 4 * n // bytes of one output row's two input rows (width 2n)
+	pk.kLo = uint64(1)<<(2*n) - 1
+	for s := 0; s < pk.k; s++ {
+		pk.kOut |= (uint64(1)<<n - 1) << (s * 16 / pk.k)
+	}
+	pk.kCnt = uint64(1)<<(pk.k*n) - 1
+	if pk.k == 4 {
+		pk.kHi = pk.kLo << 8
+		pk.off1, pk.off2, pk.off3 = pair, 2*pair, 3*pair
+	} else {
+		pk.off2 = pair // segment 1 goes to Z1; kHi = 0 disables off1, off3
+	}
+	pk.inStep, pk.outStep = pk.k*pair, pk.k*n
+	return pk
+}
+
+// poolByteMask selects the byte-mask kernels for planes tiled by 2x2
+// windows (benchmarks compare them with the int32-index ones).
+var poolByteMask = true
+
+// poolPrefetch is how many bytes ahead of the rows they read (forward)
+// or write (backward) the byte-mask kernels prefetch (measured from a
+// cold cache: 2048 to 8192 alike, 0 much slower on pool2).
+var poolPrefetch = 4096
 
 // tiled2x2 says whether the layer is MAX pooling of planes tiled exactly
 // by at most 16 2x2 stride-2 windows per row (LeNet's pool1 and pool2),
@@ -242,6 +326,24 @@ func (l *Pooling) forwardPlanes(in, out []float32, lo, hi int) {
 		i, o := lo*planeIn, lo*planeOut
 		_ = in[hi*planeIn-1]
 		_ = out[hi*planeOut-1]
+		if poolByteMask {
+			_ = l.bmask[hi*planeOut-1]
+			y := 0
+			if pk := packRows(n); pk.k > 1 {
+				if groups := ny / pk.k; groups > 0 {
+					maxPool2x2s2PAVX512(&in[i], w, &out[o], &l.bmask[o], int(noMaxKey),
+						pk.kLo, pk.kHi, pk.kOut, pk.kCnt, pk.off1, pk.off2, pk.off3, groups, pk.inStep, pk.outStep, poolPrefetch)
+					y = groups * pk.k
+				}
+			}
+			if y < ny {
+				// The rows left over by the packing, one per vector.
+				i, o := i+y*2*w, o+y*n
+				maxPool2x2s2BAVX512(&in[i], w, &out[o], &l.bmask[o], int(noMaxKey),
+					uint64(1)<<min(16, 2*n)-1, uint64(1)<<max(0, 2*n-16)-1, uint64(1)<<n-1, ny-y, n, poolPrefetch)
+			}
+			return
+		}
 		_ = l.mask[hi*planeOut-1]
 		maxPool2x2s2AVX512(&in[i], w, &out[o], &l.mask[o], 0, int(noMaxKey),
 			uint64(1)<<min(16, 2*n)-1, uint64(1)<<max(0, 2*n-16)-1, uint64(1)<<n-1, ny, n, l.outH)
@@ -792,6 +894,25 @@ func (l *Pooling) backwardPlanes(dOut, dIn []float32, lo, hi int) {
 		n := l.outW
 		_ = dIn[hi*planeIn-1]
 		_ = dOut[hi*planeOut-1]
+		if poolByteMask {
+			_ = l.bmask[hi*planeOut-1]
+			w, ny := l.width, (hi-lo)*l.outH
+			i, o := lo*planeIn, lo*planeOut
+			y := 0
+			if pk := packRows(n); pk.k > 1 {
+				if groups := ny / pk.k; groups > 0 {
+					maxUnpool2x2s2PAVX512(&dIn[i], w, &dOut[o], &l.bmask[o],
+						pk.kLo, pk.kHi, pk.kOut, pk.kCnt, pk.off1, pk.off2, pk.off3, groups, pk.inStep, pk.outStep, poolPrefetch)
+					y = groups * pk.k
+				}
+			}
+			if y < ny {
+				i, o := i+y*2*w, o+y*n
+				maxUnpool2x2s2BAVX512(&dIn[i], w, &dOut[o], &l.bmask[o],
+					uint64(1)<<min(16, 2*n)-1, uint64(1)<<max(0, 2*n-16)-1, uint64(1)<<n-1, ny-y, n, poolPrefetch)
+			}
+			return
+		}
 		_ = l.mask[hi*planeOut-1]
 		maxUnpool2x2s2AVX512(&dIn[lo*planeIn], l.width, &dOut[lo*planeOut], &l.mask[lo*planeOut],
 			uint64(1)<<min(16, 2*n)-1, uint64(1)<<max(0, 2*n-16)-1, uint64(1)<<n-1, (hi-lo)*l.outH, n, l.outH)

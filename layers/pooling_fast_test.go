@@ -38,11 +38,24 @@ func naiveMaxPool(in []float32, c, h, w, kh, kw, sh, sw, ph, pw, oh, ow int) ([]
 // ties (a few distinct values, negative ones, zeros) and on odd sizes that
 // leave clipped windows at the edges.
 func TestMaxPoolingMatchesNaive(t *testing.T) {
-	for _, scalar := range []bool{false, true} {
-		poolScalarOnly = scalar
-		testMaxPoolingMatchesNaive(t)
+	defer func() { poolScalarOnly, poolByteMask, poolPack = false, true, true }()
+	for _, m := range poolModes {
+		poolScalarOnly, poolByteMask, poolPack = m.scalar, m.byteMask, m.pack
+		t.Run(m.name, testMaxPoolingMatchesNaive)
 	}
-	poolScalarOnly = false
+}
+
+// poolModes are the max pooling paths: scalar, and the vector kernels
+// with int32 indices, byte masks one output row per vector, and byte
+// masks with narrow rows packed.
+var poolModes = []struct {
+	name                   string
+	scalar, byteMask, pack bool
+}{
+	{"scalar", true, true, true},
+	{"int32", false, false, false},
+	{"byte", false, true, false},
+	{"packed", false, true, true},
 }
 
 func testMaxPoolingMatchesNaive(t *testing.T) {
@@ -52,6 +65,8 @@ func testMaxPoolingMatchesNaive(t *testing.T) {
 		{3, 3, 2, 2, 0, 0, 32, 32}, {3, 3, 2, 2, 0, 0, 9, 8}, {3, 3, 2, 2, 1, 1, 7, 7},
 		{3, 2, 1, 2, 0, 0, 6, 7}, {4, 4, 3, 3, 2, 1, 11, 10}, {1, 1, 3, 3, 0, 0, 5, 5},
 		{3, 3, 2, 2, 0, 0, 5, 70}, {3, 3, 2, 2, 0, 0, 7, 31}, {3, 3, 2, 2, 0, 0, 6, 33}, {3, 3, 2, 2, 0, 0, 7, 34}, {2, 2, 2, 2, 0, 0, 4, 70}, {2, 2, 2, 2, 0, 0, 8, 8},
+		{2, 2, 2, 2, 0, 0, 6, 6}, {2, 2, 2, 2, 0, 0, 6, 10}, {2, 2, 2, 2, 0, 0, 10, 14}, {2, 2, 2, 2, 0, 0, 2, 16},
+		{2, 2, 2, 2, 0, 0, 14, 2}, {2, 2, 2, 2, 0, 0, 4, 18},
 	} {
 		name := fmt.Sprintf("k%dx%d s%dx%d p%dx%d %dx%d", c.kh, c.kw, c.sh, c.sw, c.ph, c.pw, c.h, c.w)
 		t.Run(name, func(t *testing.T) {
@@ -170,40 +185,101 @@ func TestAvePoolingMatchesNaive(t *testing.T) {
 // with ties in the data and signed zeros in the gradient.
 func TestMaxPoolingBackwardTiledMatchesScalar(t *testing.T) {
 	rng := rand.New(rand.NewSource(16))
-	defer func() { poolScalarOnly = false }()
-	for _, hw := range [][2]int{{24, 24}, {8, 8}, {4, 32}, {2, 2}, {6, 34}} {
-		text := `name: "p" type: "Pooling" pooling_param { pool: MAX kernel_size: 2 stride: 2 }`
-		x := NewBlob(3, 5, hw[0], hw[1])
-		vals := []float32{-1, 0, 0, 2, 2, 5}
-		for i := range x.Data {
-			x.Data[i] = vals[rng.Intn(len(vals))]
+	defer func() { poolScalarOnly, poolByteMask, poolPack = false, true, true }()
+	for _, hw := range [][2]int{{24, 24}, {8, 8}, {4, 32}, {2, 2}, {6, 34}, {6, 6}, {6, 10}, {10, 14}, {2, 16}, {14, 2}, {4, 18}} {
+		for _, m := range poolModes[1:] {
+			poolByteMask, poolPack = m.byteMask, m.pack
+			testMaxPoolingBackwardTiled(t, rng, hw, m.name)
 		}
-		var got [2][]float32
-		for i, scalar := range []bool{true, false} {
-			poolScalarOnly = scalar
-			l := buildThreaded(t, text, 1)
-			top := &Blob{}
-			if err := l.Setup([]*Blob{x}, []*Blob{top}); err != nil {
-				t.Fatal(err)
+	}
+}
+
+func testMaxPoolingBackwardTiled(t *testing.T, rng *rand.Rand, hw [2]int, mode string) {
+	text := `name: "p" type: "Pooling" pooling_param { pool: MAX kernel_size: 2 stride: 2 }`
+	x := NewBlob(3, 5, hw[0], hw[1])
+	vals := []float32{-1, 0, 0, 2, 2, 5}
+	for i := range x.Data {
+		x.Data[i] = vals[rng.Intn(len(vals))]
+	}
+	var got [2][]float32
+	for i, scalar := range []bool{true, false} {
+		poolScalarOnly = scalar
+		l := buildThreaded(t, text, 1)
+		top := &Blob{}
+		if err := l.Setup([]*Blob{x}, []*Blob{top}); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Forward([]*Blob{x}, []*Blob{top}); err != nil {
+			t.Fatal(err)
+		}
+		r := rand.New(rand.NewSource(17))
+		for j := range top.Diff {
+			top.Diff[j] = float32(r.NormFloat64())
+			if j%7 == 0 {
+				top.Diff[j] = float32(math.Copysign(0, -1))
 			}
-			if err := l.Forward([]*Blob{x}, []*Blob{top}); err != nil {
-				t.Fatal(err)
+		}
+		for j := range x.Diff {
+			x.Diff[j] = float32(math.NaN()) // must be overwritten
+		}
+		l.Backward([]*Blob{top}, []bool{true}, []*Blob{x})
+		got[i] = append([]float32(nil), x.Diff...)
+	}
+	if i, j, ok := sameBits(got[:1], got[1:]); !ok {
+		t.Fatalf("%v %s: differs at %d,%d: %v vs scalar %v", hw, mode, i, j, got[1][j], got[0][j])
+	}
+}
+
+// LeNet's pool1 and pool2 through each vector path, in one run.
+func BenchmarkMaxPool2x2LeNet(b *testing.B) {
+	rng := rand.New(rand.NewSource(30))
+	defer func() { poolByteMask, poolPack = true, true }()
+	for _, shape := range [][]int{{64, 20, 24, 24}, {64, 50, 8, 8}} {
+		x := randBlob(rng, "x", shape...)
+		for _, m := range poolModes[1:] {
+			set := func() { poolByteMask, poolPack = m.byteMask, m.pack }
+			set()
+			l := buildThreaded(b, `name: "p" type: "Pooling" pooling_param { pool: MAX kernel_size: 2 stride: 2 }`, 0)
+			top := []*Blob{{}}
+			if err := l.Setup([]*Blob{x}, top); err != nil {
+				b.Fatal(err)
 			}
-			r := rand.New(rand.NewSource(17))
-			for j := range top.Diff {
-				top.Diff[j] = float32(r.NormFloat64())
-				if j%7 == 0 {
-					top.Diff[j] = float32(math.Copysign(0, -1))
+			FillGaussian(rng, 1, top[0].Diff)
+			name := fmt.Sprintf("%dx%d/%s", shape[2], shape[3], m.name)
+			b.Run(name+"/fwd", func(b *testing.B) {
+				set()
+				for i := 0; i < b.N; i++ {
+					l.Forward([]*Blob{x}, top)
 				}
-			}
-			for j := range x.Diff {
-				x.Diff[j] = float32(math.NaN()) // must be overwritten
-			}
-			l.Backward([]*Blob{top}, []bool{true}, []*Blob{x})
-			got[i] = append([]float32(nil), x.Diff...)
+			})
+			b.Run(name+"/bwd", func(b *testing.B) {
+				set()
+				for i := 0; i < b.N; i++ {
+					l.Backward(top, []bool{true}, []*Blob{x})
+				}
+			})
 		}
-		if i, j, ok := sameBits(got[:1], got[1:]); !ok {
-			t.Fatalf("%v: differs at %d,%d: %v vs scalar %v", hw, i, j, got[1][j], got[0][j])
+	}
+}
+
+// The tiled 2x2 kernels split over threads by blocks of planes (which
+// for the packed ones may end mid-group): the same bits on 1 to 3
+// threads, forward (with the index top) and backward.
+func TestMaxPoolingTiledThreads(t *testing.T) {
+	rng := rand.New(rand.NewSource(31))
+	text := `name: "p" type: "Pooling" pooling_param { pool: MAX kernel_size: 2 stride: 2 }`
+	for _, shape := range [][]int{{16, 20, 24, 24}, {17, 50, 8, 8}, {9, 7, 10, 14}} {
+		x := randBlob(rng, "x", shape...)
+		want, wantB, _ := runLayerOnce(t, text, 1, []*Blob{x}, 12, 2)
+		for _, procs := range []int{2, 3} {
+			var got, gotB [][]float32
+			withProcs(procs, func() { got, gotB, _ = runLayerOnce(t, text, procs, []*Blob{x}, 12, 2) })
+			if i, j, ok := sameBits(want, got); !ok {
+				t.Fatalf("%v %d threads: top %d differs at %d", shape, procs, i, j)
+			}
+			if i, j, ok := sameBits(wantB, gotB); !ok {
+				t.Fatalf("%v %d threads: bottom diff %d differs at %d", shape, procs, i, j)
+			}
 		}
 	}
 }

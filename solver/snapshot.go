@@ -25,6 +25,11 @@ import (
 // build without it, New logs one warning line and the binary format is
 // written.
 func (s *Solver) Snapshot() (model, state string, err error) {
+	// Every rank takes part: after sharded updates the history (and diffs)
+	// of the other ranks' sections are elsewhere.
+	if err := s.gatherShards(); err != nil {
+		return "", "", fmt.Errorf("solver: snapshot: %w", err)
+	}
 	if s.opts.Rank != 0 {
 		return "", "", nil
 	}
@@ -255,6 +260,7 @@ func (s *Solver) Restore(statePath string) error {
 			}
 		}
 	}
+	s.historyPartial = false // every rank holds all of it now
 	return nil
 }
 

@@ -54,6 +54,15 @@ type Solver struct {
 	// backward passes produces final gradients.
 	lastPass bool
 
+	// sharder, when set, splits the update among executors (shard.go);
+	// shardIdx maps params to its sections (-1: none), and historyPartial
+	// says sharded steps left history current only in this executor's
+	// sections.
+	sharder        ShardedReducer
+	shardIdx       []int
+	shardN         int
+	historyPartial bool
+
 	timerStart time.Time
 	itersLast  int
 	reduceBuf  []float64
@@ -169,6 +178,12 @@ func New(sp *caffepb.SolverParameter, np *caffepb.NetParameter, opts Options) (*
 			s.history = append(s.history, make([]float32, p.Blob.Count()))
 		}
 	}
+	// Clipping scales by the norm of the whole averaged gradient, which no
+	// executor has in a sharded update.
+	if sr, ok := opts.Reducer.(ShardedReducer); ok && s.clip < 0 {
+		sr.EnableShardedUpdate()
+		s.sharder = sr
+	}
 	// Each weights entry may list several models separated by commas, as
 	// Caffe's -weights flag does; later ones overwrite earlier ones.
 	for _, list := range sp.Weights {
@@ -199,6 +214,7 @@ func (s *Solver) buildTrain(o net.Options) error {
 	}
 	s.net = n
 	s.params = n.LearnableParams()
+	s.shardIdx = nil // maps the old net's params
 	n.SetParamsReadyHook(s.paramsReady)
 	return nil
 }
@@ -508,6 +524,13 @@ func (s *Solver) Step(ctx context.Context, n int) error {
 			}
 		}
 		s.applyUpdate(display)
+		if s.par.red != nil {
+			s.par.red = nil
+			s.historyPartial = true
+			if err := s.sharder.GatherUpdate(); err != nil {
+				return fmt.Errorf("iteration %d: gathering the update: %w", s.iter, err)
+			}
+		}
 		s.iter++
 		if snap > 0 && s.iter%snap == 0 {
 			if _, _, err := s.Snapshot(); err != nil {
@@ -649,6 +672,10 @@ func (s *Solver) applyUpdate(display bool) {
 		corr = adamCorrection(u.momentum, u.momentum2, s.iter+1)
 	}
 	s.par.prepare(len(s.params))
+	secs, sharded := s.shardPlan()
+	if sharded {
+		s.par.red = s.sharder
+	}
 	for i, p := range s.params {
 		u.localRate = s.rate * p.LrMult
 		u.localDecay = s.weightDecay * p.DecayMult
@@ -662,7 +689,20 @@ func (s *Solver) applyUpdate(display bool) {
 			h2 = s.history[np+i]
 		}
 		b := p.Blob
-		s.par.add(i, u, b.Data[:b.Count()], b.Diff, s.history[i], h2)
+		data, diff, h1 := b.Data[:b.Count()], b.Diff[:b.Count()], s.history[i]
+		sec := -1
+		if sharded && s.shardIdx[i] >= 0 {
+			sec = s.shardIdx[i]
+			lo, hi := secs[sec].Lo, secs[sec].Hi
+			data, diff, h1 = data[lo:hi], diff[lo:hi], h1[lo:hi]
+			if h2 != nil {
+				h2 = h2[lo:hi]
+			}
+		}
+		s.par.add(i, u, data, diff, h1, h2)
+		if sec >= 0 {
+			s.par.params[i].sec, s.par.params[i].off = sec, secs[sec].Lo
+		}
 	}
 	s.par.run(s.opts.Threads)
 }

@@ -219,12 +219,19 @@ type parallelUpdate struct {
 	chunks []updChunk
 	total  int
 	pool   layers.Parallel
+	// red is set for a sharded step: each chunk of a param with a section
+	// is first averaged by red (into the diff, which the update then reads
+	// while it is in cache) and its new weights reported after.
+	red ShardedReducer
 }
 
 // updateSlot is one param's update inputs for the current step.
 type updateSlot struct {
 	u                  updateParams
 	data, diff, h1, h2 []float32
+	// sec is the param's section in a sharded step (-1: none); data etc.
+	// then start at element off of the blob.
+	sec, off int
 }
 
 // updChunk is elements [lo, hi) of param p.
@@ -253,7 +260,7 @@ func (pu *parallelUpdate) add(i int, u *updateParams, data, diff, h1, h2 []float
 	if len(sl.data) != len(data) {
 		pu.chunks = pu.chunks[:0] // rebuilt by run
 	}
-	*sl = updateSlot{u: *u, data: data, diff: diff, h1: h1, h2: h2}
+	*sl = updateSlot{u: *u, data: data, diff: diff, h1: h1, h2: h2, sec: -1}
 }
 
 func (pu *parallelUpdate) run(threads int) {
@@ -268,6 +275,14 @@ func (pu *parallelUpdate) run(threads int) {
 		}
 	}
 	if pu.total < updParMin || threads == 1 {
+		if pu.red != nil {
+			// Chunk by chunk, so that the averaged diff and the new weights
+			// are still in cache for the update and the copy out.
+			for t := range pu.chunks {
+				pu.RunTask(0, t)
+			}
+			return
+		}
 		for _, sl := range pu.params {
 			applyUpdate(&sl.u, sl.data, sl.diff, sl.h1, sl.h2)
 		}
@@ -284,5 +299,11 @@ func (pu *parallelUpdate) RunTask(_, t int) {
 	if sl.h2 != nil {
 		h2 = sl.h2[c.lo:c.hi]
 	}
+	if pu.red != nil && sl.sec >= 0 {
+		pu.red.ReduceSection(sl.sec, sl.off+c.lo, sl.off+c.hi)
+	}
 	applyUpdate(&sl.u, sl.data[c.lo:c.hi], sl.diff[c.lo:c.hi], sl.h1[c.lo:c.hi], h2)
+	if pu.red != nil && sl.sec >= 0 {
+		pu.red.UpdatedSection(sl.sec, sl.off+c.lo, sl.off+c.hi)
+	}
 }

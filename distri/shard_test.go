@@ -1,0 +1,350 @@
+package distri
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/cos-project/cos/layers"
+	"github.com/cos-project/cos/lmdb"
+	cnet "github.com/cos-project/cos/net"
+	"github.com/cos-project/cos/prototxt"
+	"github.com/cos-project/cos/solver"
+)
+
+// A net whose ip layers have lr_mult / decay_mult other than 1, and an ip1
+// large enough (HIDDEN × 36 weights) to cut over several update chunks and
+// threads.
+const shardNetText = `
+name: "shardnet"
+layer { name: "data" type: "Data" top: "data" top: "label"
+  include { phase: TRAIN }
+  transform_param { scale: 0.00390625 }
+  data_param { source: "SOURCE" batch_size: 8 backend: LMDB } }
+layer { name: "conv" type: "Convolution" bottom: "data" top: "conv"
+  convolution_param { num_output: 4 kernel_size: 3 weight_filler { type: "xavier" } bias_filler { type: "constant" value: 0.1 } } }
+layer { name: "pool" type: "Pooling" bottom: "conv" top: "pool" pooling_param { pool: MAX kernel_size: 2 stride: 2 } }
+layer { name: "ip1" type: "InnerProduct" bottom: "pool" top: "ip1"
+  param { lr_mult: 2 decay_mult: 3 } param { lr_mult: 0.5 decay_mult: 0 }
+  inner_product_param { num_output: HIDDEN weight_filler { type: "xavier" } bias_filler { type: "constant" value: 0.01 } } }
+layer { name: "relu" type: "ReLU" bottom: "ip1" top: "ip1" }
+layer { name: "ip2" type: "InnerProduct" bottom: "ip1" top: "ip2"
+  param { lr_mult: 1.5 } param { lr_mult: 2 decay_mult: 0 }
+  inner_product_param { num_output: 4 weight_filler { type: "xavier" } bias_filler { type: "constant" } } }
+layer { name: "loss" type: "SoftmaxWithLoss" bottom: "ip2" bottom: "label" top: "loss" }
+`
+
+type shardRun struct {
+	weights [][][]float32 // per rank
+	files   map[string][]byte
+	steps   []int // sharded steps per rank
+	planes  []string
+}
+
+// trainShard trains world executors in this process on db and returns
+// their weights and rank 0's snapshot files.
+func trainShard(t *testing.T, world int, solverText string, hidden, threads int, db string, sharded bool, mod func(*Config)) shardRun {
+	t.Helper()
+	if !sharded {
+		t.Setenv("COS_SHARDED_UPDATE", "0")
+	} else {
+		os.Unsetenv("COS_SHARDED_UPDATE")
+	}
+	dir := t.TempDir()
+	prefix := filepath.Join(dir, "snap")
+	cs := startLocal(t, world, mod)
+	run := shardRun{weights: make([][][]float32, world), files: map[string][]byte{}, steps: make([]int, world), planes: make([]string, world)}
+	errs := make([]error, world)
+	var wg sync.WaitGroup
+	for r := 0; r < world; r++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[r] = func() error {
+				c := cs[r]
+				sp, err := prototxt.ParseSolver([]byte(solverText+"\nsnapshot_prefix: \""+prefix+"\"\n"), "solver.prototxt")
+				if err != nil {
+					return err
+				}
+				text := strings.NewReplacer("SOURCE", db, "HIDDEN", fmt.Sprint(hidden)).Replace(shardNetText)
+				np, err := prototxt.ParseNet([]byte(text), "net.prototxt")
+				if err != nil {
+					return err
+				}
+				red := c.NewReducer(64 << 10) // several buckets
+				defer red.Close()
+				s, err := solver.New(sp, np, solver.Options{
+					Sources: CheckedOpener(lmdb.Opener(r, world)),
+					Reducer: red, Rank: r, Threads: threads,
+				})
+				if err != nil {
+					return err
+				}
+				defer s.Close()
+				if err := BroadcastParams(c, s); err != nil {
+					return err
+				}
+				if err := s.Solve(context.Background()); err != nil {
+					return err
+				}
+				run.weights[r] = weightsOf(s)
+				run.steps[r] = red.sh.steps
+				run.planes[r] = c.DataPlane()
+				return nil
+			}()
+		}()
+	}
+	wg.Wait()
+	for r, err := range errs {
+		if err != nil {
+			t.Fatalf("rank %d: %v", r, err)
+		}
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The .solverstate names its .caffemodel, whose directory differs
+		// between runs.
+		run.files[e.Name()] = bytes.ReplaceAll(b, []byte(dir), []byte("DIR"))
+	}
+	return run
+}
+
+func sameBits(t *testing.T, what string, a, b [][]float32) {
+	t.Helper()
+	if len(a) != len(b) {
+		t.Fatalf("%s: %d vs %d params", what, len(a), len(b))
+	}
+	for i := range a {
+		for j := range a[i] {
+			if math.Float32bits(a[i][j]) != math.Float32bits(b[i][j]) {
+				t.Fatalf("%s: param %d[%d]: %v vs %v", what, i, j, a[i][j], b[i][j])
+			}
+		}
+	}
+}
+
+// TestShardedUpdateMatches: training with the sharded update gives, bit for
+// bit, the weights and snapshots (.caffemodel with diffs, .solverstate with
+// every history blob) of the unsharded update, on every executor; for SGD
+// with momentum and weight decay, Adam (two history blobs) and AdaDelta,
+// lr_mult / decay_mult != 1, iter_size 2, world sizes 2 and 3, one and two
+// update threads, steps with and without a displayed loss (a collective
+// between the reduction and the update).
+func TestShardedUpdateMatches(t *testing.T) {
+	if !shmSupported {
+		t.Skip("shared memory is Linux only")
+	}
+	dir := t.TempDir()
+	db := filepath.Join(dir, "db")
+	writeDB(t, db, makeImages(96))
+	const common = "max_iter: 10 random_seed: 5 snapshot: 4 snapshot_diff: true display: 3 average_loss: 2\n"
+	cases := []struct {
+		name          string
+		solver        string
+		world, hidden int
+		threads       int
+	}{
+		{"sgd", `base_lr: 0.05 momentum: 0.9 weight_decay: 0.004 lr_policy: "inv" gamma: 0.0001 power: 0.75`, 2, 20, 1},
+		{"sgd-world3-itersize2", `base_lr: 0.05 momentum: 0.9 weight_decay: 0.004 lr_policy: "fixed" iter_size: 2`, 3, 20, 1},
+		{"adam-threads2", `type: "Adam" base_lr: 0.01 momentum: 0.9 momentum2: 0.999 weight_decay: 0.002 lr_policy: "fixed"`, 2, 4000, 2},
+		{"adadelta-l1-world3", `type: "AdaDelta" base_lr: 1 momentum: 0.95 delta: 1e-6 weight_decay: 0.001 regularization_type: "L1" lr_policy: "fixed"`, 3, 300, 2},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			text := tc.solver + "\n" + common
+			ref := trainShard(t, tc.world, text, tc.hidden, tc.threads, db, false, nil)
+			got := trainShard(t, tc.world, text, tc.hidden, tc.threads, db, true, nil)
+			for r := 0; r < tc.world; r++ {
+				if ref.steps[r] != 0 {
+					t.Fatalf("COS_SHARDED_UPDATE=0: rank %d ran %d sharded steps", r, ref.steps[r])
+				}
+				// The first step fixes the layout and is not sharded.
+				if got.steps[r] != 9 {
+					t.Fatalf("rank %d ran %d sharded steps of 10 (plane %s), want 9", r, got.steps[r], got.planes[r])
+				}
+				sameBits(t, fmt.Sprintf("rank %d vs rank 0", r), got.weights[r], got.weights[0])
+				sameBits(t, fmt.Sprintf("rank %d sharded vs unsharded", r), got.weights[r], ref.weights[r])
+			}
+			if len(ref.files) != 6 {
+				t.Fatalf("unsharded run wrote %d snapshot files, want 6", len(ref.files))
+			}
+			for name, want := range ref.files {
+				if g, ok := got.files[name]; !ok || !bytes.Equal(g, want) {
+					t.Errorf("snapshot %s differs between the sharded and unsharded runs", name)
+				}
+			}
+		})
+	}
+}
+
+// TestShardedUpdateFallbacks: the update is not sharded with gradient
+// clipping (it needs the whole gradient's norm) or on the gRPC plane, and
+// training still gives the same weights on every executor.
+func TestShardedUpdateFallbacks(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "db")
+	writeDB(t, db, makeImages(64))
+	const text = "base_lr: 0.05 momentum: 0.9 lr_policy: \"fixed\" max_iter: 4 random_seed: 5\n"
+	for _, tc := range []struct {
+		name, solver string
+		mod          func(*Config)
+	}{
+		{"clip", text + "clip_gradients: 0.01\n", nil},
+		{"grpc", text, func(c *Config) { c.NoShm = true }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			run := trainShard(t, 2, tc.solver, 20, 1, db, true, tc.mod)
+			for r := range run.steps {
+				if run.steps[r] != 0 {
+					t.Errorf("rank %d ran %d sharded steps", r, run.steps[r])
+				}
+				sameBits(t, fmt.Sprintf("rank %d vs rank 0", r), run.weights[r], run.weights[0])
+			}
+		})
+	}
+}
+
+// TestShardedUpdateSlotCapacity: a gradient larger than one shared-memory
+// slot is not sharded (the all-reduce cuts it into pieces of the slot's
+// capacity), one that fits is.
+func TestShardedUpdateSlotCapacity(t *testing.T) {
+	if !shmSupported {
+		t.Skip("shared memory is Linux only")
+	}
+	os.Unsetenv("COS_SHARDED_UPDATE")
+	for _, tc := range []struct {
+		n    int
+		want bool
+	}{{shmSlot / 4, true}, {shmSlot/4 + 1, false}} {
+		cs := startLocal(t, 2, nil)
+		var mu sync.Mutex
+		on := make([]bool, 2)
+		runAll(t, cs, func(r int, c *Cluster) error {
+			red := c.NewReducer(1 << 20)
+			defer red.Close()
+			red.EnableShardedUpdate()
+			ps := []*cnet.Param{{Blob: layers.NewBlob(tc.n - 10)}, {Blob: layers.NewBlob(10)}}
+			red.ParamsReady(ps)
+			if err := red.Wait(); err != nil {
+				return err
+			}
+			mu.Lock()
+			on[r] = red.sh.on
+			mu.Unlock()
+			return nil
+		})
+		for r := range on {
+			if on[r] != tc.want {
+				t.Errorf("%d values: rank %d shards %v, want %v", tc.n, r, on[r], tc.want)
+			}
+		}
+	}
+}
+
+// TestShardedSections: the sections of all ranks tile every blob exactly.
+func TestShardedSections(t *testing.T) {
+	for world := 2; world <= 5; world++ {
+		r := &Reducer{c: &Cluster{size: world}}
+		sizes := []int{7, 1, 100, 3, 64, 1000}
+		for _, n := range sizes {
+			r.sh.blobs = append(r.sh.blobs, layers.NewBlob(n))
+		}
+		// Buckets: {7, 1}, {100}, {3, 64, 1000}.
+		buckets := [][]int{{0, 1}, {2}, {3, 4, 5}}
+		g := 0
+		for _, bk := range buckets {
+			base, nb := g, 0
+			for _, i := range bk {
+				nb += sizes[i]
+			}
+			for _, i := range bk {
+				r.sh.goff = append(r.sh.goff, g)
+				r.sh.base = append(r.sh.base, base)
+				r.sh.nb = append(r.sh.nb, nb)
+				g += sizes[i]
+			}
+		}
+		for i, n := range sizes {
+			owner := make([]int, n)
+			for q := 0; q < world; q++ {
+				lo, hi := r.sectionOf(q, i)
+				for e := lo; e < hi; e++ {
+					owner[e]++
+				}
+			}
+			for e, k := range owner {
+				if k != 1 {
+					t.Fatalf("world %d blob %d element %d: owned by %d ranks", world, i, e, k)
+				}
+			}
+		}
+	}
+}
+
+// TestShardedStepAllocs: a sharded training step (solver and reducer, two
+// executors) allocates nothing once running, beyond the cluster's
+// background traffic.
+func TestShardedStepAllocs(t *testing.T) {
+	if !shmSupported {
+		t.Skip("shared memory is Linux only")
+	}
+	if raceEnabled {
+		t.Skip("the race detector changes allocation counts")
+	}
+	os.Unsetenv("COS_SHARDED_UPDATE")
+	dir := t.TempDir()
+	db := filepath.Join(dir, "db")
+	writeDB(t, db, makeImages(64))
+	cs := startLocal(t, 2, nil)
+	solvers := make([]*solver.Solver, 2)
+	reds := make([]*Reducer, 2)
+	runAll(t, cs, func(r int, c *Cluster) error {
+		sp, err := prototxt.ParseSolver([]byte(`type: "Adam" base_lr: 0.01 momentum: 0.9 momentum2: 0.999 weight_decay: 0.002 lr_policy: "fixed" max_iter: 1000 random_seed: 5`), "solver.prototxt")
+		if err != nil {
+			return err
+		}
+		text := strings.NewReplacer("SOURCE", db, "HIDDEN", "4000").Replace(shardNetText)
+		np, err := prototxt.ParseNet([]byte(text), "net.prototxt")
+		if err != nil {
+			return err
+		}
+		reds[r] = c.NewReducer(64 << 10)
+		t.Cleanup(reds[r].Close)
+		solvers[r], err = solver.New(sp, np, solver.Options{Sources: CheckedOpener(lmdb.Opener(r, 2)), Reducer: reds[r], Rank: r, Threads: 2})
+		if err == nil {
+			t.Cleanup(func() { solvers[r].Close() })
+		}
+		return err
+	})
+	step := func(n int) {
+		runAll(t, cs, func(r int, c *Cluster) error { return solvers[r].Step(context.Background(), n) })
+	}
+	step(3)
+	var before, after runtime.MemStats
+	const steps = 20
+	runtime.ReadMemStats(&before)
+	step(steps)
+	runtime.ReadMemStats(&after)
+	if reds[0].sh.steps < steps {
+		t.Fatalf("%d sharded steps, want at least %d", reds[0].sh.steps, steps)
+	}
+	bytesPerStep := float64(after.TotalAlloc-before.TotalAlloc) / steps
+	t.Logf("%.0f bytes, %.0f allocations per step (both executors)", bytesPerStep, float64(after.Mallocs-before.Mallocs)/steps)
+	if bytesPerStep > 4096 {
+		t.Errorf("a sharded step allocates %.0f bytes", bytesPerStep)
+	}
+}

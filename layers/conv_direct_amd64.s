@@ -1,0 +1,342 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// func convDirectFwdAVX512(s *float32, offs *int, taps int, w *float32, wStride int, bias *float32, out *float32, outStride int, pf *float32)
+//
+// One block of the direct convolution: 4 output channels (weight rows
+// wStride bytes apart, rows of out outStride bytes apart) × 96 positions
+// (6 vectors), all 24 accumulators in registers, started from the bias.
+// For each tap t, in order, the 6 input vectors at s + offs[t] bytes are
+// multiplied by the 4 channels' weights for t and added: each sum gets
+// its taps in the weights' order, one fused multiply-add each. Each tap
+// also prefetches a line at pf (consecutive lines): the caller points it
+// at outputs a later call writes, so their stores do not wait on misses.
+TEXT ·convDirectFwdAVX512(SB), NOSPLIT, $0-72
+	MOVQ s+0(FP), SI
+	MOVQ offs+8(FP), R8
+	MOVQ taps+16(FP), CX
+	MOVQ w+24(FP), R9
+	MOVQ wStride+32(FP), R10
+	MOVQ bias+40(FP), AX
+	MOVQ out+48(FP), DI
+	MOVQ outStride+56(FP), BX
+	LEAQ (R10)(R10*2), R11 // 3*wStride
+	MOVQ pf+64(FP), R12
+
+	VBROADCASTSS 0(AX), Z0
+	VMOVAPS Z0, Z1
+	VMOVAPS Z0, Z2
+	VMOVAPS Z0, Z3
+	VMOVAPS Z0, Z4
+	VMOVAPS Z0, Z5
+	VBROADCASTSS 4(AX), Z6
+	VMOVAPS Z6, Z7
+	VMOVAPS Z6, Z8
+	VMOVAPS Z6, Z9
+	VMOVAPS Z6, Z10
+	VMOVAPS Z6, Z11
+	VBROADCASTSS 8(AX), Z12
+	VMOVAPS Z12, Z13
+	VMOVAPS Z12, Z14
+	VMOVAPS Z12, Z15
+	VMOVAPS Z12, Z16
+	VMOVAPS Z12, Z17
+	VBROADCASTSS 12(AX), Z18
+	VMOVAPS Z18, Z19
+	VMOVAPS Z18, Z20
+	VMOVAPS Z18, Z21
+	VMOVAPS Z18, Z22
+	VMOVAPS Z18, Z23
+	TESTQ CX, CX
+	JLE  fstore
+
+floop:
+	PREFETCHT0 (R12)
+	ADDQ $64, R12
+	MOVQ (R8), AX
+	LEAQ (SI)(AX*1), DX
+	VMOVUPS 0(DX), Z24
+	VMOVUPS 64(DX), Z25
+	VMOVUPS 128(DX), Z26
+	VMOVUPS 192(DX), Z27
+	VMOVUPS 256(DX), Z28
+	VMOVUPS 320(DX), Z29
+	VBROADCASTSS (R9), Z30
+	VFMADD231PS Z24, Z30, Z0
+	VFMADD231PS Z25, Z30, Z1
+	VFMADD231PS Z26, Z30, Z2
+	VFMADD231PS Z27, Z30, Z3
+	VFMADD231PS Z28, Z30, Z4
+	VFMADD231PS Z29, Z30, Z5
+	VBROADCASTSS (R9)(R10*1), Z31
+	VFMADD231PS Z24, Z31, Z6
+	VFMADD231PS Z25, Z31, Z7
+	VFMADD231PS Z26, Z31, Z8
+	VFMADD231PS Z27, Z31, Z9
+	VFMADD231PS Z28, Z31, Z10
+	VFMADD231PS Z29, Z31, Z11
+	VBROADCASTSS (R9)(R10*2), Z30
+	VFMADD231PS Z24, Z30, Z12
+	VFMADD231PS Z25, Z30, Z13
+	VFMADD231PS Z26, Z30, Z14
+	VFMADD231PS Z27, Z30, Z15
+	VFMADD231PS Z28, Z30, Z16
+	VFMADD231PS Z29, Z30, Z17
+	VBROADCASTSS (R9)(R11*1), Z31
+	VFMADD231PS Z24, Z31, Z18
+	VFMADD231PS Z25, Z31, Z19
+	VFMADD231PS Z26, Z31, Z20
+	VFMADD231PS Z27, Z31, Z21
+	VFMADD231PS Z28, Z31, Z22
+	VFMADD231PS Z29, Z31, Z23
+	ADDQ $8, R8
+	ADDQ $4, R9
+	DECQ CX
+	JNZ  floop
+
+fstore:
+	VMOVUPS Z0, 0(DI)
+	VMOVUPS Z1, 64(DI)
+	VMOVUPS Z2, 128(DI)
+	VMOVUPS Z3, 192(DI)
+	VMOVUPS Z4, 256(DI)
+	VMOVUPS Z5, 320(DI)
+	ADDQ BX, DI
+	VMOVUPS Z6, 0(DI)
+	VMOVUPS Z7, 64(DI)
+	VMOVUPS Z8, 128(DI)
+	VMOVUPS Z9, 192(DI)
+	VMOVUPS Z10, 256(DI)
+	VMOVUPS Z11, 320(DI)
+	ADDQ BX, DI
+	VMOVUPS Z12, 0(DI)
+	VMOVUPS Z13, 64(DI)
+	VMOVUPS Z14, 128(DI)
+	VMOVUPS Z15, 192(DI)
+	VMOVUPS Z16, 256(DI)
+	VMOVUPS Z17, 320(DI)
+	ADDQ BX, DI
+	VMOVUPS Z18, 0(DI)
+	VMOVUPS Z19, 64(DI)
+	VMOVUPS Z20, 128(DI)
+	VMOVUPS Z21, 192(DI)
+	VMOVUPS Z22, 256(DI)
+	VMOVUPS Z23, 320(DI)
+	VZEROUPPER
+	RET
+
+// func convDirectDWAVX512(s *float32, offs *int, dOut *float32, dStride int, nvec int, tail uint64, acc *float32, pf *float32)
+//
+// One block of the direct weight gradient: for 4 channels (rows of dOut
+// dStride bytes apart) × 5 taps (input vectors at s + offs[0..4] bytes),
+// acc[(o*5+t)*16 + lane] += dOut[o][p]*s[offs[t]+p] over positions p in
+// nvec whole vectors, then a last partial one whose lanes tail selects
+// (masked loads, so lanes past the end add exact zeros). Vectors 20-23 of
+// acc get the channels' plain sums (the bias gradient) on the add pipes,
+// which the multiply-adds leave idle. Each whole vector's iteration also
+// prefetches a line at pf (consecutive lines): the caller points it at
+// the next image's top gradient, which is otherwise a stream of misses.
+TEXT ·convDirectDWAVX512(SB), NOSPLIT, $0-64
+	MOVQ s+0(FP), SI
+	MOVQ offs+8(FP), AX
+	MOVQ 0(AX), R8
+	ADDQ SI, R8
+	MOVQ 8(AX), R9
+	ADDQ SI, R9
+	MOVQ 16(AX), R10
+	ADDQ SI, R10
+	MOVQ 24(AX), R11
+	ADDQ SI, R11
+	MOVQ 32(AX), R12
+	ADDQ SI, R12
+	MOVQ dOut+16(FP), DI
+	MOVQ dStride+24(FP), BX
+	MOVQ nvec+32(FP), CX
+	MOVQ tail+40(FP), DX
+	KMOVW DX, K1
+	MOVQ acc+48(FP), R14
+	LEAQ (DI)(BX*1), R15
+	LEAQ (DI)(BX*2), DX
+	LEAQ (R15)(BX*2), R13
+	MOVQ pf+56(FP), SI
+
+	VMOVUPS 0(R14), Z0
+	VMOVUPS 64(R14), Z1
+	VMOVUPS 128(R14), Z2
+	VMOVUPS 192(R14), Z3
+	VMOVUPS 256(R14), Z4
+	VMOVUPS 320(R14), Z5
+	VMOVUPS 384(R14), Z6
+	VMOVUPS 448(R14), Z7
+	VMOVUPS 512(R14), Z8
+	VMOVUPS 576(R14), Z9
+	VMOVUPS 640(R14), Z10
+	VMOVUPS 704(R14), Z11
+	VMOVUPS 768(R14), Z12
+	VMOVUPS 832(R14), Z13
+	VMOVUPS 896(R14), Z14
+	VMOVUPS 960(R14), Z15
+	VMOVUPS 1024(R14), Z16
+	VMOVUPS 1088(R14), Z17
+	VMOVUPS 1152(R14), Z18
+	VMOVUPS 1216(R14), Z19
+	VMOVUPS 1280(R14), Z25
+	VMOVUPS 1344(R14), Z26
+	VMOVUPS 1408(R14), Z27
+	VMOVUPS 1472(R14), Z28
+	XORQ AX, AX
+	TESTQ CX, CX
+	JLE  dtail
+
+dloop:
+	PREFETCHT0 (SI)(AX*1)
+	VMOVUPS (DI)(AX*1), Z20
+	VMOVUPS (R15)(AX*1), Z21
+	VMOVUPS (DX)(AX*1), Z22
+	VMOVUPS (R13)(AX*1), Z23
+	VADDPS Z20, Z25, Z25
+	VADDPS Z21, Z26, Z26
+	VADDPS Z22, Z27, Z27
+	VADDPS Z23, Z28, Z28
+	VMOVUPS (R8)(AX*1), Z24
+	VFMADD231PS Z24, Z20, Z0
+	VFMADD231PS Z24, Z21, Z5
+	VFMADD231PS Z24, Z22, Z10
+	VFMADD231PS Z24, Z23, Z15
+	VMOVUPS (R9)(AX*1), Z29
+	VFMADD231PS Z29, Z20, Z1
+	VFMADD231PS Z29, Z21, Z6
+	VFMADD231PS Z29, Z22, Z11
+	VFMADD231PS Z29, Z23, Z16
+	VMOVUPS (R10)(AX*1), Z30
+	VFMADD231PS Z30, Z20, Z2
+	VFMADD231PS Z30, Z21, Z7
+	VFMADD231PS Z30, Z22, Z12
+	VFMADD231PS Z30, Z23, Z17
+	VMOVUPS (R11)(AX*1), Z31
+	VFMADD231PS Z31, Z20, Z3
+	VFMADD231PS Z31, Z21, Z8
+	VFMADD231PS Z31, Z22, Z13
+	VFMADD231PS Z31, Z23, Z18
+	VMOVUPS (R12)(AX*1), Z24
+	VFMADD231PS Z24, Z20, Z4
+	VFMADD231PS Z24, Z21, Z9
+	VFMADD231PS Z24, Z22, Z14
+	VFMADD231PS Z24, Z23, Z19
+	ADDQ $64, AX
+	DECQ CX
+	JNZ  dloop
+
+dtail:
+	KORTESTW K1, K1
+	JZ   dstore
+	VMOVUPS.Z (DI)(AX*1), K1, Z20
+	VMOVUPS.Z (R15)(AX*1), K1, Z21
+	VMOVUPS.Z (DX)(AX*1), K1, Z22
+	VMOVUPS.Z (R13)(AX*1), K1, Z23
+	VADDPS Z20, Z25, Z25
+	VADDPS Z21, Z26, Z26
+	VADDPS Z22, Z27, Z27
+	VADDPS Z23, Z28, Z28
+	VMOVUPS.Z (R8)(AX*1), K1, Z24
+	VFMADD231PS Z24, Z20, Z0
+	VFMADD231PS Z24, Z21, Z5
+	VFMADD231PS Z24, Z22, Z10
+	VFMADD231PS Z24, Z23, Z15
+	VMOVUPS.Z (R9)(AX*1), K1, Z29
+	VFMADD231PS Z29, Z20, Z1
+	VFMADD231PS Z29, Z21, Z6
+	VFMADD231PS Z29, Z22, Z11
+	VFMADD231PS Z29, Z23, Z16
+	VMOVUPS.Z (R10)(AX*1), K1, Z30
+	VFMADD231PS Z30, Z20, Z2
+	VFMADD231PS Z30, Z21, Z7
+	VFMADD231PS Z30, Z22, Z12
+	VFMADD231PS Z30, Z23, Z17
+	VMOVUPS.Z (R11)(AX*1), K1, Z31
+	VFMADD231PS Z31, Z20, Z3
+	VFMADD231PS Z31, Z21, Z8
+	VFMADD231PS Z31, Z22, Z13
+	VFMADD231PS Z31, Z23, Z18
+	VMOVUPS.Z (R12)(AX*1), K1, Z24
+	VFMADD231PS Z24, Z20, Z4
+	VFMADD231PS Z24, Z21, Z9
+	VFMADD231PS Z24, Z22, Z14
+	VFMADD231PS Z24, Z23, Z19
+
+dstore:
+	VMOVUPS Z0, 0(R14)
+	VMOVUPS Z1, 64(R14)
+	VMOVUPS Z2, 128(R14)
+	VMOVUPS Z3, 192(R14)
+	VMOVUPS Z4, 256(R14)
+	VMOVUPS Z5, 320(R14)
+	VMOVUPS Z6, 384(R14)
+	VMOVUPS Z7, 448(R14)
+	VMOVUPS Z8, 512(R14)
+	VMOVUPS Z9, 576(R14)
+	VMOVUPS Z10, 640(R14)
+	VMOVUPS Z11, 704(R14)
+	VMOVUPS Z12, 768(R14)
+	VMOVUPS Z13, 832(R14)
+	VMOVUPS Z14, 896(R14)
+	VMOVUPS Z15, 960(R14)
+	VMOVUPS Z16, 1024(R14)
+	VMOVUPS Z17, 1088(R14)
+	VMOVUPS Z18, 1152(R14)
+	VMOVUPS Z19, 1216(R14)
+	VMOVUPS Z25, 1280(R14)
+	VMOVUPS Z26, 1344(R14)
+	VMOVUPS Z27, 1408(R14)
+	VMOVUPS Z28, 1472(R14)
+	VZEROUPPER
+	RET
+
+// func convDirectCopyRowsAVX512(dst, src *float32, rows, n, dstStride, srcStride int)
+//
+// Copies rows rows of n floats (n >= 1), rows dstStride and srcStride
+// floats apart: whole vectors, then the last partial one under a mask.
+TEXT ·convDirectCopyRowsAVX512(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ rows+16(FP), CX
+	MOVQ n+24(FP), DX
+	MOVQ dstStride+32(FP), R8
+	SHLQ $2, R8
+	MOVQ srcStride+40(FP), R9
+	SHLQ $2, R9
+	MOVQ DX, AX
+	ANDQ $15, AX
+	MOVQ $1, BX
+	SHLXQ AX, BX, BX
+	DECQ BX
+	KMOVW BX, K1 // the partial vector's lanes
+	SHRQ $4, DX  // whole vectors
+	SHLQ $6, DX  // their bytes
+	TESTQ CX, CX
+	JLE  cdone
+
+crow:
+	XORQ AX, AX
+	CMPQ AX, DX
+	JGE  cpart
+
+cvec:
+	VMOVUPS (SI)(AX*1), Z0
+	VMOVUPS Z0, (DI)(AX*1)
+	ADDQ $64, AX
+	CMPQ AX, DX
+	JLT  cvec
+
+cpart:
+	VMOVUPS.Z (SI)(AX*1), K1, Z0
+	VMOVUPS Z0, K1, (DI)(AX*1)
+	ADDQ R8, DI
+	ADDQ R9, SI
+	DECQ CX
+	JNZ  crow
+
+cdone:
+	VZEROUPPER
+	RET

@@ -388,3 +388,27 @@ func TestSgemmRejectsShortOperands(t *testing.T) {
 	// A tight last row (len = (rows-1)*ld + cols) is legal.
 	Sgemm(false, false, 2, 2, 2, 1, make([]float32, 5), 3, make([]float32, 5), 3, 0, make([]float32, 5), 3)
 }
+
+// rowTile must cover every row exactly in the fewest tiles, never exceed
+// mr, and spread the rows evenly (heights differ by at most one).
+func TestRowTile(t *testing.T) {
+	for _, mr := range []int{6, 12} {
+		for m := 1; m <= 200; m++ {
+			lo, hi, n := mr, 0, 0
+			for rem := m; rem > 0; n++ {
+				h := rowTile(rem, mr)
+				if h < 1 || h > mr || h > rem {
+					t.Fatalf("mr=%d m=%d: tile of %d rows with %d left", mr, m, h, rem)
+				}
+				lo, hi = min(lo, h), max(hi, h)
+				rem -= h
+			}
+			if want := (m + mr - 1) / mr; n != want || hi-lo > 1 {
+				t.Fatalf("mr=%d m=%d: %d tiles of %d to %d rows, want %d even tiles", mr, m, n, lo, hi, want)
+			}
+		}
+	}
+	if !shortLastTile(50, 12) || shortLastTile(32, 12) || shortLastTile(48, 12) || shortLastTile(7, 12) {
+		t.Fatal("shortLastTile: wrong choice for 50, 32, 48 or 7 rows of 12")
+	}
+}

@@ -13,7 +13,9 @@
 //
 //   - avx512: 12×32 tiles of zmm FMAs, plus masked variants for every
 //     partial tile (1-12 rows, 1-32 columns), so edges need neither packing
-//     nor scratch copies; a 4×4 dot-product kernel family for A·Bᵀ with
+//     nor scratch copies (rows read in place are spread evenly over the
+//     tiles when a plain split would leave a short last one, which runs
+//     latency-bound); a 4×4 dot-product kernel family for A·Bᵀ with
 //     long K (both operands already contiguous along K: no packing); and a
 //     gather-based transposing pack for Bᵀ with short K.
 //   - avx2: 6×16 ymm tiles with FMA.

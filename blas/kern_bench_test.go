@@ -1,6 +1,9 @@
 package blas
 
 import (
+	"fmt"
+	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -40,3 +43,42 @@ func maskedFull(ks *kernelSet) kernFn {
 	}
 	return ks.kt[ks.nr/16-1][0][ks.mr]
 }
+
+// BenchmarkSgemmAB runs LeNet's and CIFAR-10's per-image gemms single
+// threaded with a driver switch off and on, interleaved over rounds so that
+// a shared machine's load hits both alike: the ratio is the figure.
+func BenchmarkSgemmAB(b *testing.B) {
+	r := rand.New(rand.NewPCG(3, 3))
+	prev := Threads()
+	SetThreads(1)
+	defer SetThreads(prev)
+	ks := kernelSets[0]
+	for _, s := range benchShapes {
+		if s.name == "1024cubed" || strings.HasSuffix(s.name, "_batch") {
+			continue
+		}
+		lda, ldb := s.k, s.n
+		if s.tA {
+			lda = s.m
+		}
+		if s.tB {
+			ldb = s.k
+		}
+		a, bb := randSlice(r, s.m*s.k), randSlice(r, s.k*s.n)
+		c := make([]float32, s.m*s.n)
+		flops := 2 * float64(s.m) * float64(s.n) * float64(s.k)
+		call := func() { nativeSgemm(ks, s.tA, s.tB, s.m, s.n, s.k, 1, a, lda, bb, ldb, 0, c, s.n) }
+		for round := 0; round < 3; round++ {
+			for _, on := range []bool{false, true} {
+				b.Run(fmt.Sprintf("%s/on=%v", s.name, on), func(b *testing.B) {
+					abSwitch(on)
+					defer abSwitch(true)
+					b.ReportMetric(bestGFLOPS(b, flops, call), "GFLOP/s")
+				})
+			}
+		}
+	}
+}
+
+// abSwitch turns the driver feature under test off or on.
+func abSwitch(on bool) { balanceRows = on }

@@ -57,3 +57,45 @@ func TestConvolutionFastBackwardMatchesPlain(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkGemmLayers times Forward and Backward separately on LeNet's and
+// CIFAR-10 quick's gemm-heavy layers (all threads), reporting GFLOP/s of
+// the layer's arithmetic.
+func BenchmarkGemmLayers(b *testing.B) {
+	rng := rand.New(rand.NewSource(1))
+	for _, c := range []struct {
+		name, text string
+		shape      []int
+		flops      float64 // forward; backward is twice
+	}{
+		{"lenet/conv2", `name: "c" type: "Convolution" convolution_param { num_output: 50 kernel_size: 5 weight_filler { type: "xavier" } }`, []int{64, 20, 12, 12}, 2 * 64 * 50 * 500 * 64},
+		{"lenet/ip1", `name: "i" type: "InnerProduct" inner_product_param { num_output: 500 weight_filler { type: "xavier" } }`, []int{64, 50, 4, 4}, 2 * 64 * 500 * 800},
+		{"cifar/conv2", `name: "c" type: "Convolution" convolution_param { num_output: 32 pad: 2 kernel_size: 5 weight_filler { type: "xavier" } }`, []int{100, 32, 16, 16}, 2 * 100 * 32 * 800 * 256},
+		{"cifar/conv3", `name: "c" type: "Convolution" convolution_param { num_output: 64 pad: 2 kernel_size: 5 weight_filler { type: "xavier" } }`, []int{100, 32, 8, 8}, 2 * 100 * 64 * 800 * 64},
+	} {
+		l := buildThreaded(b, c.text, 0)
+		x := randBlob(rng, "x", c.shape...)
+		top := &Blob{}
+		if err := l.Setup([]*Blob{x}, []*Blob{top}); err != nil {
+			b.Fatal(err)
+		}
+		for i := range top.Diff {
+			top.Diff[i] = float32(rng.NormFloat64())
+		}
+		pd := []bool{true}
+		b.Run(c.name+"/fwd", func(b *testing.B) {
+			for b.Loop() {
+				if err := l.Forward([]*Blob{x}, []*Blob{top}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(c.flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+		b.Run(c.name+"/bwd", func(b *testing.B) {
+			for b.Loop() {
+				l.Backward([]*Blob{top}, pd, []*Blob{x})
+			}
+			b.ReportMetric(2*c.flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}

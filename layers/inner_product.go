@@ -9,7 +9,7 @@ import (
 
 func init() {
 	Register("InnerProduct", func(p *caffepb.LayerParameter, ctx *Context) (Layer, error) {
-		return &InnerProduct{lp: p, rng: contextRand(ctx)}, nil
+		return &InnerProduct{lp: p, rng: contextRand(ctx), threads: threadsOf(ctx)}, nil
 	})
 }
 
@@ -17,9 +17,14 @@ func init() {
 // from axis on into K inputs (axes before it are M rows); the weights are
 // [num_output, K] ([K, num_output] with transpose) and the bias
 // [num_output], as in Caffe.
+//
+// Its gemms are split over the layers' pool (parallelGemm), not blas's
+// threads, so the step's one set of workers serves them too.
 type InnerProduct struct {
-	lp  *caffepb.LayerParameter
-	rng *rand.Rand
+	lp      *caffepb.LayerParameter
+	rng     *rand.Rand
+	threads int // Context.Threads (0: GOMAXPROCS)
+	job     gemmJob
 
 	n, k, m   int
 	axis      int
@@ -111,7 +116,11 @@ func (l *InnerProduct) Reshape(bottom, top []*Blob) error {
 // Forward computes top = bottom * W^T + bias (bottom * W with transpose).
 func (l *InnerProduct) Forward(bottom, top []*Blob) error {
 	x, y := bottom[0].Data, top[0].Data
-	blas.Gemm(false, !l.transpose, l.m, l.n, l.k, 1, x, l.params[0].Data, 0, y)
+	ldb := l.k
+	if l.transpose {
+		ldb = l.n
+	}
+	parallelGemm(&l.job, effectiveThreads(l.threads), false, !l.transpose, l.m, l.n, l.k, 1, x, l.k, l.params[0].Data, ldb, 0, y, l.n)
 	if l.biasTerm {
 		bias := l.params[1].Data[:l.n]
 		for i := 0; i < l.m; i++ {
@@ -124,12 +133,13 @@ func (l *InnerProduct) Forward(bottom, top []*Blob) error {
 // Backward accumulates dW and db and writes the bottom gradient.
 func (l *InnerProduct) Backward(top []*Blob, propagateDown []bool, bottom []*Blob) {
 	dy, x := top[0].Diff, bottom[0].Data
+	parts := effectiveThreads(l.threads)
 	if l.transpose {
 		// W is K×N: dW += x^T * dy.
-		blas.Gemm(true, false, l.k, l.n, l.m, 1, x, dy, 1, l.params[0].Diff)
+		parallelGemm(&l.job, parts, true, false, l.k, l.n, l.m, 1, x, l.k, dy, l.n, 1, l.params[0].Diff, l.n)
 	} else {
 		// W is N×K: dW += dy^T * x.
-		blas.Gemm(true, false, l.n, l.k, l.m, 1, dy, x, 1, l.params[0].Diff)
+		parallelGemm(&l.job, parts, true, false, l.n, l.k, l.m, 1, dy, l.n, x, l.k, 1, l.params[0].Diff, l.k)
 	}
 	if l.biasTerm {
 		// db += dy^T * ones.
@@ -137,6 +147,10 @@ func (l *InnerProduct) Backward(top []*Blob, propagateDown []bool, bottom []*Blo
 	}
 	if len(propagateDown) > 0 && propagateDown[0] {
 		// dx = dy * W (N×K) or dy * W^T (K×N).
-		blas.Gemm(false, l.transpose, l.m, l.k, l.n, 1, dy, l.params[0].Data, 0, bottom[0].Diff)
+		ldb := l.k
+		if l.transpose {
+			ldb = l.n
+		}
+		parallelGemm(&l.job, parts, false, l.transpose, l.m, l.k, l.n, 1, dy, l.n, l.params[0].Data, ldb, 0, bottom[0].Diff, l.k)
 	}
 }

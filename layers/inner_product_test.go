@@ -134,3 +134,87 @@ func TestParamGradientsAccumulate(t *testing.T) {
 		}
 	}
 }
+
+// parallelGemm's slabs against a plain triple loop, for every transpose
+// combination, shapes that split by rows and by columns with ragged last
+// slabs, leading dimensions wider than the matrices, and beta 0 and 1,
+// on one to four participants.
+func TestParallelGemmMatchesNaive(t *testing.T) {
+	rng := rand.New(rand.NewSource(8))
+	for _, sh := range [][3]int{{64, 500, 800}, {301, 7, 390}, {37, 133, 211}, {500, 800, 64}, {5, 3, 2}, {130, 129, 33}} {
+		m, n, k := sh[0], sh[1], sh[2]
+		for _, tA := range []bool{false, true} {
+			for _, tB := range []bool{false, true} {
+				for _, beta := range []float32{0, 1} {
+					lda, ldb, ldc := k+3, n+1, n+2
+					if tA {
+						lda = m + 5
+					}
+					if tB {
+						ldb = k + 2
+					}
+					ra, rb := m, k
+					if tA {
+						ra = k
+					}
+					if tB {
+						rb = n
+					}
+					a, b := randSlice(rng, ra*lda), randSlice(rng, rb*ldb)
+					c0 := randSlice(rng, m*ldc)
+					want := make([]float64, m*n)
+					for i := 0; i < m; i++ {
+						for j := 0; j < n; j++ {
+							var s float64
+							for p := 0; p < k; p++ {
+								var av, bv float32
+								if tA {
+									av = a[p*lda+i]
+								} else {
+									av = a[i*lda+p]
+								}
+								if tB {
+									bv = b[j*ldb+p]
+								} else {
+									bv = b[p*ldb+j]
+								}
+								s += float64(av) * float64(bv)
+							}
+							want[i*n+j] = 0.5*s + float64(beta)*float64(c0[i*ldc+j])
+						}
+					}
+					for _, parts := range []int{1, 2, 3, 4} {
+						c := append([]float32(nil), c0...)
+						var j gemmJob
+						withProcs(parts, func() {
+							parallelGemm(&j, parts, tA, tB, m, n, k, 0.5, a, lda, b, ldb, beta, c, ldc)
+						})
+						for i := 0; i < m; i++ {
+							for jj := 0; jj < ldc; jj++ {
+								got := c[i*ldc+jj]
+								if jj >= n {
+									if got != c0[i*ldc+jj] {
+										t.Fatalf("%dx%dx%d tA=%v tB=%v: wrote outside C at %d,%d", m, n, k, tA, tB, i, jj)
+									}
+									continue
+								}
+								w := want[i*n+jj]
+								if d := math.Abs(float64(got) - w); d > 1e-4*(1+math.Abs(w))*math.Sqrt(float64(k)) {
+									t.Fatalf("%dx%dx%d tA=%v tB=%v beta=%v parts=%d: C[%d,%d] = %v, want %v", m, n, k, tA, tB, beta, parts, i, jj, got, w)
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+func randSlice(rng *rand.Rand, n int) []float32 {
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = float32(rng.NormFloat64())
+	}
+	return s
+}

@@ -4,6 +4,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cos-project/cos/blas"
 )
@@ -20,6 +21,12 @@ import (
 //
 // While tasks run, blas is limited to one thread: both cores are already
 // busy, and a blas worker splitting a task's gemm would only fight them.
+// Gemms outside a region (the inner product's) are split over this pool
+// too (parallelGemm), so a step has one set of workers. Between regions a
+// worker spins for a while instead of parking, and a caller spins for its
+// region's last tasks, because a parked goroutine takes longer to wake
+// here than many regions last; spinning backs off when the machine is
+// oversubscribed (see spinner).
 
 // parJob is a batch of tasks; runTask(slot, t) runs task t with the
 // scratch of participant slot (0 ≤ slot < the parts passed to
@@ -56,17 +63,23 @@ type parPool struct {
 	panicked atomic.Pointer[panicBox]
 }
 
-// waitSpins is how many polls a caller makes for the last tasks before
-// it sleeps: a few microseconds. Spinning longer (or yielding in a loop)
-// burns a core that other goroutines — blas's worker in the next layer,
-// other processes on a shared machine — could use.
-const waitSpins = 4096
+// waitSpin is how long a caller polls for the last tasks of a region
+// before it sleeps. Waking a sleeping goroutine takes tens of microseconds
+// here, as long as the tail of many regions, so the caller polls through
+// it, yielding its P now and then to goroutines queued behind it. Shorter
+// than workerSpin: on an oversubscribed machine a polling caller takes
+// CPU time from the very worker it waits for.
+var waitSpin = 50 * time.Microsecond
 
 // waitDone returns once ntask tasks of the current region are done.
 func (p *parPool) waitDone(ntask int64) {
-	for spins := 0; spins < waitSpins; spins++ {
+	var sp spinner
+	for spins := 0; ; spins++ {
 		if p.done.Load() == ntask {
 			return
+		}
+		if spins&255 == 255 && !sp.keepSpinning(waitSpin) {
+			break
 		}
 	}
 	p.waiting.Store(true)
@@ -74,6 +87,48 @@ func (p *parPool) waitDone(ntask int64) {
 		return // finished meanwhile, and nobody will send
 	}
 	<-p.finished
+}
+
+// Spinning pays only while the process has both cores. On a machine
+// shared with other busy processes the kernel time-slices this process's
+// threads, and a spinning thread takes its slices from the one doing the
+// work (measured: LeNet's step up to 1.5× slower with unconditional
+// spins). A spinner that finds it was descheduled (a gap between two of
+// its clock reads far longer than the polls between them take) therefore
+// turns spinning off for everyone for spinBackoff, after which the next
+// spin tries again.
+const (
+	spinPreempted = 50 * time.Microsecond
+	spinBackoff   = 50 * time.Millisecond
+)
+
+// noSpinUntil is the UnixNano time before which nobody spins.
+var noSpinUntil atomic.Int64
+
+// spinner times one spin: keepSpinning, called every few hundred polls,
+// says whether to go on polling, and yields the P meanwhile.
+type spinner struct {
+	start, last time.Time
+}
+
+func (sp *spinner) keepSpinning(limit time.Duration) bool {
+	now := time.Now()
+	if sp.start.IsZero() {
+		if limit <= 0 || now.UnixNano() < noSpinUntil.Load() {
+			return false
+		}
+		sp.start, sp.last = now, now
+	}
+	if now.Sub(sp.last) > spinPreempted {
+		noSpinUntil.Store(now.Add(spinBackoff).UnixNano())
+		return false
+	}
+	sp.last = now
+	if now.Sub(sp.start) > limit {
+		return false
+	}
+	runtime.Gosched()
+	return true
 }
 
 // parWorker i always runs in slot i+1 (slot 0 is the caller's).
@@ -181,6 +236,33 @@ func claimTasks(slot int) {
 func (w *parWorker) loop() {
 	for range w.wake {
 		claimTasks(w.slot)
+		for w.spinForRegion() {
+			claimTasks(w.slot)
+		}
+	}
+}
+
+// workerSpin is how long a worker polls for the next region before it
+// parks on wake. A parked goroutine takes tens of microseconds to wake on
+// these machines (futex, then a P), longer than many of a step's regions
+// last, so without the spin the caller ran most small regions alone
+// (measured: a worker woken for eight 10µs tasks ran two). The regions of
+// a training step follow each other within a few microseconds, so the
+// spin bridges them; between steps, or when the net is idle, it expires.
+var workerSpin = 200 * time.Microsecond
+
+// spinForRegion polls the region state until a region this worker can
+// join has unclaimed tasks (true) or workerSpin passes (false).
+func (w *parWorker) spinForRegion() bool {
+	var sp spinner
+	for spins := 0; ; spins++ {
+		s := pool.state.Load()
+		if int(s&taskMask) < int(s>>taskBits&taskMask) && w.slot < int(s>>partShift&partMask) {
+			return true
+		}
+		if spins&255 == 0 && !sp.keepSpinning(workerSpin) {
+			return false
+		}
 	}
 }
 
@@ -210,3 +292,87 @@ func (p *Parallel) Run(job ParallelJob, threads, ntask int) {
 }
 
 func (p *Parallel) runTask(slot, task int) { p.job.RunTask(slot, task) }
+
+// gemmJob is one blas.Sgemm split into tasks over a fixed number of slabs
+// of C (rows when byRows, else columns), each a single-threaded gemm run
+// on the layers' pool. Layers outside a batch-parallel region (the inner
+// product) use it instead of blas's own threads, so one pool of spinning
+// workers serves the whole step: a second pool's parked worker would wake
+// too late for gemms of a few hundred microseconds. Slabs are whole
+// multiples of align, and every element of C gets the same sum in the
+// same order whatever the slab, so the result does not depend on the
+// thread count.
+type gemmJob struct {
+	tA, tB      bool
+	m, n, k     int
+	alpha, beta float32
+	a, b, c     []float32
+	lda, ldb    int
+	ldc         int
+	byRows      bool
+	align       int
+	tasks       int
+}
+
+// gemmSlabWork is the least m*n*k per slab: below it the hand-off costs
+// more than the slab takes.
+const gemmSlabWork = 1 << 17
+
+// gemmMaxSlabs bounds the slabs: enough that a thread slowed by the
+// machine's other load sheds work to the other, few enough that each
+// slab's gemm keeps long rows.
+const gemmMaxSlabs = 4
+
+// parallelGemm computes C = alpha*op(A)*op(B) + beta*C (blas.Sgemm's
+// arguments) on up to parts participants.
+func parallelGemm(j *gemmJob, parts int, tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	*j = gemmJob{tA: tA, tB: tB, m: m, n: n, k: k, alpha: alpha, beta: beta, a: a, b: b, c: c, lda: lda, ldb: ldb, ldc: ldc}
+	// Split the longer side of C, in whole micro-kernel tiles.
+	j.byRows = m > n
+	j.align, j.tasks = 32, 1
+	dim := n
+	if j.byRows {
+		j.align, dim = 12, m
+	}
+	if units := (dim + j.align - 1) / j.align; units > 1 {
+		j.tasks = max(1, min(gemmMaxSlabs, units, m*n*k/gemmSlabWork))
+	}
+	runParallel(j, parts, j.tasks)
+	j.a, j.b, j.c = nil, nil, nil
+}
+
+func (j *gemmJob) runTask(_, t int) {
+	dim := j.n
+	if j.byRows {
+		dim = j.m
+	}
+	units := (dim + j.align - 1) / j.align
+	lo := min(dim, t*units/j.tasks*j.align)
+	hi := min(dim, (t+1)*units/j.tasks*j.align)
+	if t == j.tasks-1 {
+		hi = dim
+	}
+	if lo >= hi {
+		return
+	}
+	a, b, c := j.a, j.b, j.c
+	m, n := j.m, j.n
+	if j.byRows {
+		m = hi - lo
+		if j.tA {
+			a = a[lo:]
+		} else {
+			a = a[lo*j.lda:]
+		}
+		c = c[lo*j.ldc:]
+	} else {
+		n = hi - lo
+		if j.tB {
+			b = b[lo*j.ldb:]
+		} else {
+			b = b[lo:]
+		}
+		c = c[lo:]
+	}
+	blas.Sgemm(j.tA, j.tB, m, n, j.k, j.alpha, a, j.lda, b, j.ldb, j.beta, c, j.ldc)
+}

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"syscall"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/encoding/prototext"
 
@@ -136,6 +137,12 @@ func TestParallelMatchesSerial(t *testing.T) {
 			[]*Blob{randBlob(rng, "x", 16, 20, 17, 16)}, 1},
 		{"ave pool pad", `name: "p" type: "Pooling" pooling_param { pool: AVE kernel_size: 3 stride: 2 pad: 1 }`,
 			[]*Blob{randBlob(rng, "x", 16, 20, 16, 15)}, 1},
+		{"ip lenet1", `name: "i" type: "InnerProduct" inner_product_param { num_output: 500 weight_filler { type: "xavier" } bias_filler { type: "gaussian" } }`,
+			[]*Blob{randBlob(rng, "x", 64, 50, 4, 4)}, 1},
+		{"ip odd tall", `name: "i" type: "InnerProduct" inner_product_param { num_output: 7 weight_filler { type: "xavier" } }`,
+			[]*Blob{randBlob(rng, "x", 301, 3, 11, 13)}, 1},
+		{"ip transpose odd", `name: "i" type: "InnerProduct" inner_product_param { num_output: 133 transpose: true weight_filler { type: "xavier" } bias_filler { type: "gaussian" } }`,
+			[]*Blob{randBlob(rng, "x", 37, 211)}, 1},
 		{"relu", `name: "r" type: "ReLU" relu_param { negative_slope: 0.1 }`,
 			[]*Blob{randBlob(rng, "x", 7, 3, 61, 61)}, 1},
 	}
@@ -359,4 +366,37 @@ func processCPU() int64 {
 		return 0
 	}
 	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+// The spinner stops at its limit, stops (and turns spinning off for a
+// while) when it finds it was descheduled, and does not start while
+// spinning is off.
+func TestSpinnerBacksOff(t *testing.T) {
+	defer noSpinUntil.Store(0)
+	// (Whether a spin gets descheduled depends on the machine's load, so
+	// only the limit is checked on an undisturbed spin.)
+	noSpinUntil.Store(0)
+	var sp spinner
+	for sp.keepSpinning(time.Millisecond) {
+		if time.Since(sp.start) > time.Second {
+			t.Fatal("spinner ran past its limit")
+		}
+	}
+	var zero spinner
+	if zero.keepSpinning(0) {
+		t.Fatal("spinner with a zero limit spun")
+	}
+	sp = spinner{}
+	sp.keepSpinning(time.Second)
+	sp.last = sp.last.Add(-2 * spinPreempted) // as if descheduled since
+	if sp.keepSpinning(time.Second) {
+		t.Fatal("spinner went on after a gap")
+	}
+	if noSpinUntil.Load() <= time.Now().UnixNano() {
+		t.Fatal("a gap did not turn spinning off")
+	}
+	var next spinner
+	if next.keepSpinning(time.Second) {
+		t.Fatal("spinner spun while spinning was off")
+	}
 }

@@ -65,6 +65,11 @@ func Impl() string {
 	return "native/" + active.name
 }
 
+// Tile is the native kernels' register tile (rows × columns of C per
+// micro-kernel call), for callers that split a gemm into slabs: slabs in
+// whole tiles leave no short edge tiles inside the product.
+func Tile() (rows, cols int) { return active.mr, active.nr }
+
 // Sgemm computes C = alpha*op(A)*op(B) + beta*C where op(A) is m×k, op(B) is
 // k×n and C is m×n, all row-major with leading dimensions lda, ldb, ldc.
 // beta == 0 overwrites C without reading it (so NaN garbage does not leak).

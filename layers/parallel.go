@@ -328,11 +328,12 @@ const gemmMaxSlabs = 4
 func parallelGemm(j *gemmJob, parts int, tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	*j = gemmJob{tA: tA, tB: tB, m: m, n: n, k: k, alpha: alpha, beta: beta, a: a, b: b, c: c, lda: lda, ldb: ldb, ldc: ldc}
 	// Split the longer side of C, in whole micro-kernel tiles.
+	tr, tc := blas.Tile()
 	j.byRows = m > n
-	j.align, j.tasks = 32, 1
+	j.align, j.tasks = tc, 1
 	dim := n
 	if j.byRows {
-		j.align, dim = 12, m
+		j.align, dim = tr, m
 	}
 	if units := (dim + j.align - 1) / j.align; units > 1 {
 		j.tasks = max(1, min(gemmMaxSlabs, units, m*n*k/gemmSlabWork))

@@ -4,6 +4,7 @@ import (
 	"os"
 	"sync/atomic"
 
+	"github.com/cos-project/cos/blas"
 	"github.com/cos-project/cos/layers"
 	"github.com/cos-project/cos/solver"
 )
@@ -235,7 +236,7 @@ func (r *Reducer) ReduceSection(i, lo, hi int) {
 		end = min(end-db, hi)
 		if N == 2 {
 			// This rank's values are still in the diff (see addSharded).
-			shmMean2(diff[e:end], slots[1-r.c.rank][g+e:g+end], j == r.c.rank)
+			shmMean2(diff[e:end], slots[1-r.c.rank][g+e:g+end])
 		} else {
 			shmSum(slots, diff[e:end], g+e, j, true)
 		}
@@ -244,19 +245,14 @@ func (r *Reducer) ReduceSection(i, lo, hi int) {
 }
 
 // shmMean2 is shmSum's mean of two ranks with one operand in o, which
-// receives the mean: (o + other) / 2 when o's rank comes first in the
-// ring's order, else (other + o) / 2.
-func shmMean2(o, other []float32, ownFirst bool) {
-	other = other[:len(o)]
-	if ownFirst {
-		for i := range o {
-			o[i] = (o[i] + other[i]) * 0.5
-		}
-		return
-	}
-	for i := range o {
-		o[i] = (other[i] + o[i]) * 0.5
-	}
+// receives the mean. The ring's order does not matter for two operands
+// (IEEE addition is commutative), and adding then halving in two
+// vectorised passes rounds exactly as (a + b) * 0.5 does: the chunks the
+// solver passes are small enough to stay in cache between the passes.
+func shmMean2(o, other []float32) {
+	n := len(o)
+	blas.Axpy(n, 1, other[:n], o)
+	blas.Scal(n, 0.5, o)
 }
 
 // UpdatedSection implements solver.ShardedReducer: data values [lo, hi) of

@@ -348,3 +348,49 @@ func TestShardedStepAllocs(t *testing.T) {
 		t.Errorf("a sharded step allocates %.0f bytes", bytesPerStep)
 	}
 }
+
+// TestShmMean2 holds the vectorised mean of two slots to the scalar form
+// the ring computes, (a + b) * 0.5 rounded per operation, bit for bit, on
+// lengths around the vector widths and with values whose sums round.
+func TestShmMean2(t *testing.T) {
+	for _, n := range []int{0, 1, 7, 8, 15, 16, 17, 31, 33, 100, 1023, 16384 + 5} {
+		o := make([]float32, n)
+		other := make([]float32, n)
+		want := make([]float32, n)
+		for i := range o {
+			o[i] = float32(math.Sin(float64(i)*0.37)) * 1e-3
+			other[i] = float32(math.Cos(float64(i)*1.13)) * 3.7
+			if i%5 == 0 {
+				other[i] = math.Float32frombits(1) // a denormal
+			}
+			want[i] = (other[i] + o[i]) * 0.5
+		}
+		shmMean2(o, other)
+		for i := range o {
+			if math.Float32bits(o[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("n=%d: element %d = %g, want %g", n, i, o[i], want[i])
+			}
+		}
+	}
+}
+
+// BenchmarkShmMean2 is the two-rank sum of one update chunk (updChunkLen
+// floats), against the scalar loop it replaced.
+func BenchmarkShmMean2(b *testing.B) {
+	const n = 1 << 14
+	o, other := make([]float32, n), make([]float32, n)
+	b.Run("vector", func(b *testing.B) {
+		b.SetBytes(3 * 4 * n)
+		for b.Loop() {
+			shmMean2(o, other)
+		}
+	})
+	b.Run("scalar", func(b *testing.B) {
+		b.SetBytes(3 * 4 * n)
+		for b.Loop() {
+			for i := range o {
+				o[i] = (o[i] + other[i]) * 0.5
+			}
+		}
+	})
+}

@@ -77,7 +77,8 @@ type Convolution struct {
 	dPads  [][]float32   // per slot: zero-bordered top-gradient copy (direct)
 	wFlip  []float32     // channels × numOutput*kh*kw flipped weights (direct)
 
-	dc convDirect // direct-convolution path for few taps (conv_direct.go)
+	dc convDirect   // direct-convolution path for few taps (conv_direct.go)
+	wg convWinograd // Winograd path for 5x5 layers (conv_winograd.go)
 }
 
 // Switches for the fast backward forms; tests turn them off to compare
@@ -251,6 +252,7 @@ func (l *Convolution) Reshape(bottom, top []*Blob) error {
 		l.bPart = growF32(l.bPart, (l.blocks-1)*l.numOutput)
 	}
 	l.dc.reshape(l) // direct path (conv_direct.go)
+	l.wg.reshape(l) // Winograd path (conv_winograd.go)
 	return nil
 }
 
@@ -309,6 +311,9 @@ func growF32(s []float32, n int) []float32 {
 // Forward convolves every image of every bottom.
 func (l *Convolution) Forward(bottom, top []*Blob) error {
 	if l.dc.forward(l, bottom, top) { // direct path (conv_direct.go)
+		return nil
+	}
+	if l.wg.forward(l, bottom, top) { // Winograd path (conv_winograd.go)
 		return nil
 	}
 	parts := effectiveThreads(l.threads)
@@ -372,6 +377,9 @@ func addBiasRows(out, bias []float32, n int) {
 // every bottom and writes the bottom gradients that are asked for.
 func (l *Convolution) Backward(top []*Blob, propagateDown []bool, bottom []*Blob) {
 	if l.dc.backward(l, top, propagateDown, bottom) { // direct path (conv_direct.go)
+		return
+	}
+	if l.wg.backward(l, top, propagateDown, bottom) { // Winograd path (conv_winograd.go)
 		return
 	}
 	parts := effectiveThreads(l.threads)

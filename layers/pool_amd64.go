@@ -45,3 +45,25 @@ func maxPool2x2s2PAVX512(in *float32, w int, out *float32, mask *uint8, noMax in
 //
 //go:noescape
 func maxUnpool2x2s2PAVX512(dIn *float32, w int, dOut *float32, mask *uint8, kLo, kHi, kOut, kCnt uint64, off1, off2, off3, groups, inStep, outStep, pf int)
+
+// maxPool3x3s2PlAVX512 pools whole planes of 3x3 stride-2 windows, at
+// most 32 columns wide, writing byte masks (pool_amd64.s).
+//
+//go:noescape
+func maxPool3x3s2PlAVX512(in *float32, w, h int, out *float32, mask *uint8, noMax int, m1, m2, m3 uint64, planes, outH, outW, pf int)
+
+// maxUnpool3x3s2PlAVX512 is the backward pass of maxPool3x3s2PlAVX512.
+//
+//go:noescape
+func maxUnpool3x3s2PlAVX512(dIn *float32, w, h int, dOut *float32, mask *uint8, m1, m2, m3 uint64, planes, outH, outW, pf int)
+
+// avePool3x3s2PlAVX512 is maxPool3x3s2PlAVX512 for AVE pooling; div
+// holds a plane's divisors.
+//
+//go:noescape
+func avePool3x3s2PlAVX512(in *float32, w, h int, out *float32, div *float32, m1, m2, m3 uint64, planes, outH, outW, pf int)
+
+// aveUnpool3x3s2PlAVX512 is the backward pass of avePool3x3s2PlAVX512.
+//
+//go:noescape
+func aveUnpool3x3s2PlAVX512(dIn *float32, w, h int, dOut *float32, div *float32, m1, m2, m3 uint64, planes, outH, outW, pf int)

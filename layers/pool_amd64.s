@@ -707,3 +707,490 @@ uloopp:
 uendp:
 	VZEROUPPER
 	RET
+
+// Kernels for whole planes of 3x3 stride-2 unpadded windows, at most 32
+// columns wide (CIFAR-10's pool1-pool3): each call runs over planes
+// consecutive planes of h rows by w columns, input rows loaded into the
+// column pair Z0:Z1 under m1 (columns 0-15) and m2 (16-31); m3 selects the
+// outW windows of an output row. Every input row and column lies in some
+// window (2*outH <= h <= 2*outH+1, the same for columns), so backward
+// passes write each bottom element once and need no clearing pass. An
+// input row is read once: the bottom row of one output row's windows is
+// the top row of the next one's. A window's third row or column past
+// the edge (ceil rounding) reads as the lowest key (MAX) or zero (AVE);
+// the backward passes drop what would land there. Each loaded row
+// prefetches the 128 bytes pf bytes ahead; the backward passes, the 256
+// bytes pf bytes ahead of the two rows they write per output row.
+
+// ROWK is ROW3 for rows loaded under the masks ka, kb with the columns
+// past them the lowest key (so they never win), keys made before the
+// permutes: Z31 holds all-ones bits (whose key is the lowest), Z21 the
+// lowest key itself.
+#define ROWK(p, ka, kb, m, off) \
+	PREFETCHT0 (p)(R15*1) \
+	PREFETCHT0 64(p)(R15*1) \
+	VMOVDQA32 Z31, Z0 \
+	VMOVDQA32 Z31, Z1 \
+	VMOVDQU32 (p), ka, Z0 \
+	VMOVDQU32 64(p), kb, Z1 \
+	KEY(Z0, Z5) \
+	KEY(Z1, Z5) \
+	VMOVDQA32 Z0, m \
+	VPERMT2D Z1, Z28, m \
+	VMOVDQA32 Z0, Z3 \
+	VPERMT2D Z1, Z29, Z3 \
+	VALIGND $1, m, Z21, Z4 \
+	VPXORD off, off, off \
+	VPCMPGTD m, Z3, K4 \
+	VPMAXSD Z3, m, m \
+	VMOVDQA32 Z26, K4, off \
+	VPCMPGTD m, Z4, K4 \
+	VPMAXSD Z4, m, m \
+	VMOVDQA32 Z27, K4, off
+
+// THIRDMASKS sets K5:K6 to the load masks of the current output row's
+// third input row: K1:K2, or none on the last output row (CX = 1) when
+// the plane has no row below it (R9 != 0).
+#define THIRDMASKS(lbl) \
+	KMOVW K1, K5 \
+	KMOVW K2, K6 \
+	CMPQ CX, $1 \
+	JNE  lbl \
+	TESTQ R9, R9 \
+	JZ   lbl \
+	KXORW K5, K5, K5 \
+	KXORW K6, K6, K6 \
+lbl:
+
+// func maxPool3x3s2PlAVX512(in *float32, w, h int, out *float32, mask *uint8, noMax int, m1, m2, m3 uint64, planes, outH, outW, pf int)
+//
+// MAX pooling; the mask byte of a window is the argmax's position in it,
+// 3*row + column, 0xff for a window with no key above -FLT_MAX's (which
+// then gives -FLT_MAX, as Caffe's empty windows do). A later row wins only
+// when strictly greater, so the first maximum in row-major order does.
+TEXT ·maxPool3x3s2PlAVX512(SB), NOSPLIT, $0-104
+	MOVQ in+0(FP), SI
+	MOVQ w+8(FP), BX
+	MOVQ h+16(FP), R13
+	MOVQ out+24(FP), DI
+	MOVQ mask+32(FP), R8
+	MOVQ noMax+40(FP), AX
+	VPBROADCASTD AX, Z23
+	MOVQ m1+48(FP), AX
+	KMOVW AX, K1
+	MOVQ m2+56(FP), AX
+	KMOVW AX, K2
+	MOVQ m3+64(FP), AX
+	KMOVW AX, K3
+	MOVQ planes+72(FP), R11
+	MOVQ outH+80(FP), R12
+	MOVQ outW+88(FP), R14
+	MOVQ pf+96(FP), R15
+
+	VMOVDQU32 poolEven<>(SB), Z28
+	VMOVDQU32 poolOdd<>(SB), Z29
+	MOVL $0x7fffffff, AX
+	VPBROADCASTD AX, Z30
+	VPTERNLOGD $0xff, Z31, Z31, Z31
+	MOVL $0x80000000, AX
+	VPBROADCASTD AX, Z21
+	MOVL $1, AX
+	VPBROADCASTD AX, Z26
+	MOVL $2, AX
+	VPBROADCASTD AX, Z27
+	MOVL $3, AX
+	VPBROADCASTD AX, Z24
+	MOVL $6, AX
+	VPBROADCASTD AX, Z25
+	MOVL $0xff, AX
+	VPBROADCASTD AX, Z22
+
+	// R9: the last output row has no third input row (h = 2*outH).
+	LEAQ (R12)(R12*1), AX
+	XORQ R9, R9
+	CMPQ AX, R13
+	SETEQ R9
+	MOVQ R13, DX
+	IMULQ BX, DX
+	SHLQ $2, DX              // plane stride in bytes
+	SHLQ $2, BX              // row stride in bytes
+
+	TESTQ R11, R11
+	JLE  mpend
+	TESTQ R12, R12
+	JLE  mpend
+
+mpplane:
+	MOVQ SI, R10
+	ROWK(R10, K1, K2, Z10, Z11)
+	MOVQ R12, CX
+
+mprow:
+	ADDQ BX, R10
+	ROWK(R10, K1, K2, Z12, Z13)
+	ADDQ BX, R10
+	THIRDMASKS(mpthird)
+	ROWK(R10, K5, K6, Z14, Z15)
+
+	VPADDD Z24, Z13, Z13     // middle row: positions 3-5
+	VPCMPGTD Z10, Z12, K4
+	VPMAXSD Z12, Z10, Z10
+	VMOVDQA32 Z13, K4, Z11
+	VPADDD Z25, Z15, Z16     // bottom row: positions 6-8
+	VPCMPGTD Z10, Z14, K4
+	VPMAXSD Z14, Z10, Z10
+	VMOVDQA32 Z16, K4, Z11
+
+	VPCMPGTD Z23, Z10, K4
+	VMOVDQA32 Z23, Z17
+	VMOVDQA32 Z10, K4, Z17
+	VMOVDQA32 Z22, Z18
+	VMOVDQA32 Z11, K4, Z18
+	KEY(Z17, Z5)
+	VMOVDQU32 Z17, K3, (DI)
+	VPMOVDB Z18, K3, (R8)
+
+	VMOVDQA32 Z14, Z10       // the bottom row is the next top row
+	VMOVDQA32 Z15, Z11
+	LEAQ (DI)(R14*4), DI
+	ADDQ R14, R8
+	DECQ CX
+	JNZ  mprow
+
+	ADDQ DX, SI
+	DECQ R11
+	JNZ  mpplane
+
+mpend:
+	VZEROUPPER
+	RET
+
+// SCATTER2 writes one input row from its even-column sums e and
+// odd-column sums o (lane j: columns 2j and 2j+1) at p.
+#define SCATTER2(p, e, o) \
+	VMOVAPS e, Z2 \
+	VPERMT2PS o, Z20, Z2 \
+	VMOVAPS e, Z3 \
+	VPERMT2PS o, Z21, Z3 \
+	VMOVUPS Z2, K1, (p) \
+	VMOVUPS Z3, K2, 64(p)
+
+// PICK sets dst to the gradients (Z10) of the windows whose mask (Z11)
+// is c, +0 elsewhere.
+#define PICK(c, dst) \
+	VPCMPEQD c, Z11, K4 \
+	VMOVAPS.Z Z10, K4, dst
+
+// UP shifts the lanes of x up by one into dst (lane 0: +0): window j-1's
+// third column is column 2j.
+#define UP(x, dst) \
+	VALIGND $15, Z31, x, dst
+
+// func maxUnpool3x3s2PlAVX512(dIn *float32, w, h int, dOut *float32, mask *uint8, m1, m2, m3 uint64, planes, outH, outW, pf int)
+//
+// The MAX backward pass for maxPool3x3s2PlAVX512's masks. A bottom
+// element's gradient adds, to +0, its windows' gradients in the order of
+// the windows (as Caffe's scatter loop does), the windows that did not
+// pick it adding +0, which changes no sum that starts from +0: the bits
+// are the loop's.
+TEXT ·maxUnpool3x3s2PlAVX512(SB), NOSPLIT, $0-96
+	MOVQ dIn+0(FP), DI
+	MOVQ w+8(FP), BX
+	MOVQ h+16(FP), R13
+	MOVQ dOut+24(FP), SI
+	MOVQ mask+32(FP), R8
+	MOVQ m1+40(FP), AX
+	KMOVW AX, K1
+	MOVQ m2+48(FP), AX
+	KMOVW AX, K2
+	MOVQ m3+56(FP), AX
+	KMOVW AX, K3
+	MOVQ planes+64(FP), R11
+	MOVQ outH+72(FP), R12
+	MOVQ outW+80(FP), R14
+	MOVQ pf+88(FP), R15
+
+	VMOVDQU32 poolInterLo<>(SB), Z20
+	VMOVDQU32 poolInterHi<>(SB), Z21
+	VPXORD Z31, Z31, Z31
+	VPXORD Z22, Z22, Z22
+	MOVL $1, AX
+	VPBROADCASTD AX, Z23
+	MOVL $2, AX
+	VPBROADCASTD AX, Z24
+	MOVL $3, AX
+	VPBROADCASTD AX, Z25
+	MOVL $4, AX
+	VPBROADCASTD AX, Z26
+	MOVL $5, AX
+	VPBROADCASTD AX, Z27
+	MOVL $6, AX
+	VPBROADCASTD AX, Z28
+	MOVL $7, AX
+	VPBROADCASTD AX, Z29
+	MOVL $8, AX
+	VPBROADCASTD AX, Z30
+
+	// R9: a last input row below the last windows' middle rows.
+	LEAQ (R12)(R12*1), AX
+	XORQ R9, R9
+	CMPQ AX, R13
+	SETLT R9
+	MOVQ R13, DX
+	IMULQ BX, DX
+	SHLQ $2, DX              // plane stride in bytes
+	SHLQ $2, BX              // row stride in bytes
+
+	TESTQ R11, R11
+	JLE  muend
+	TESTQ R12, R12
+	JLE  muend
+
+muplane:
+	MOVQ DI, R10
+	VPXORD Z16, Z16, Z16     // the previous windows' bottom row
+	VPXORD Z17, Z17, Z17
+	MOVQ R12, CX
+
+murow:
+	PREFETCHT0 (R10)(R15*1)
+	PREFETCHT0 64(R10)(R15*1)
+	PREFETCHT0 128(R10)(R15*1)
+	PREFETCHT0 192(R10)(R15*1)
+	VPMOVZXBD.Z (R8), K3, Z11
+	VMOVUPS.Z (SI), K3, Z10
+
+	// Input row 2y: the previous windows' bottom row, then these
+	// windows' top row.
+	PICK(Z24, Z0)
+	UP(Z0, Z0)
+	VADDPS Z0, Z16, Z16
+	PICK(Z22, Z1)
+	VADDPS Z1, Z16, Z16
+	PICK(Z23, Z1)
+	VADDPS Z1, Z17, Z17
+	SCATTER2(R10, Z16, Z17)
+	ADDQ BX, R10
+
+	// Input row 2y+1: the middle row only.
+	PICK(Z27, Z0)
+	UP(Z0, Z0)
+	VADDPS Z0, Z31, Z16
+	PICK(Z25, Z1)
+	VADDPS Z1, Z16, Z16
+	PICK(Z26, Z1)
+	VADDPS Z1, Z31, Z17
+	SCATTER2(R10, Z16, Z17)
+	ADDQ BX, R10
+
+	// The bottom row, added to by the next windows.
+	PICK(Z30, Z0)
+	UP(Z0, Z0)
+	VADDPS Z0, Z31, Z16
+	PICK(Z28, Z1)
+	VADDPS Z1, Z16, Z16
+	PICK(Z29, Z1)
+	VADDPS Z1, Z31, Z17
+
+	LEAQ (SI)(R14*4), SI
+	ADDQ R14, R8
+	DECQ CX
+	JNZ  murow
+
+	TESTQ R9, R9
+	JZ   munext
+	SCATTER2(R10, Z16, Z17)
+
+munext:
+	ADDQ DX, DI
+	DECQ R11
+	JNZ  muplane
+
+muend:
+	VZEROUPPER
+	RET
+
+// ROWA loads an input row under ka, kb (zeros past them) as its even
+// columns e, odd columns o and even columns from the third on, e2.
+#define ROWA(p, ka, kb, e, o, e2) \
+	PREFETCHT0 (p)(R15*1) \
+	PREFETCHT0 64(p)(R15*1) \
+	VMOVUPS.Z (p), ka, Z0 \
+	VMOVUPS.Z 64(p), kb, Z1 \
+	VMOVAPS Z0, e \
+	VPERMT2PS Z1, Z28, e \
+	VMOVAPS Z0, o \
+	VPERMT2PS Z1, Z29, o \
+	VALIGND $1, e, Z31, e2
+
+// func avePool3x3s2PlAVX512(in *float32, w, h int, out *float32, div *float32, m1, m2, m3 uint64, planes, outH, outW, pf int)
+//
+// AVE pooling: each window's nine elements added to +0 in row-major
+// order, one add at a time (the scalar loop's rounding; the elements past
+// the edge add +0, which changes no such sum), then divided by div, the
+// outH×outW divisors of a plane.
+TEXT ·avePool3x3s2PlAVX512(SB), NOSPLIT, $0-96
+	MOVQ in+0(FP), SI
+	MOVQ w+8(FP), BX
+	MOVQ h+16(FP), R13
+	MOVQ out+24(FP), DI
+	MOVQ div+32(FP), R8
+	MOVQ m1+40(FP), AX
+	KMOVW AX, K1
+	MOVQ m2+48(FP), AX
+	KMOVW AX, K2
+	MOVQ m3+56(FP), AX
+	KMOVW AX, K3
+	MOVQ planes+64(FP), R11
+	MOVQ outH+72(FP), R12
+	MOVQ outW+80(FP), R14
+	MOVQ pf+88(FP), R15
+
+	VMOVDQU32 poolEven<>(SB), Z28
+	VMOVDQU32 poolOdd<>(SB), Z29
+	VPXORD Z31, Z31, Z31
+
+	LEAQ (R12)(R12*1), AX
+	XORQ R9, R9
+	CMPQ AX, R13
+	SETEQ R9
+	MOVQ R13, DX
+	IMULQ BX, DX
+	SHLQ $2, DX
+	SHLQ $2, BX
+
+	TESTQ R11, R11
+	JLE  apend
+	TESTQ R12, R12
+	JLE  apend
+
+applane:
+	MOVQ SI, R10
+	MOVQ R8, AX              // this plane's divisors
+	ROWA(R10, K1, K2, Z10, Z11, Z12)
+	MOVQ R12, CX
+
+aprow:
+	ADDQ BX, R10
+	ROWA(R10, K1, K2, Z13, Z14, Z15)
+	ADDQ BX, R10
+	THIRDMASKS(apthird)
+	ROWA(R10, K5, K6, Z16, Z17, Z18)
+
+	VADDPS Z10, Z31, Z6
+	VADDPS Z11, Z6, Z6
+	VADDPS Z12, Z6, Z6
+	VADDPS Z13, Z6, Z6
+	VADDPS Z14, Z6, Z6
+	VADDPS Z15, Z6, Z6
+	VADDPS Z16, Z6, Z6
+	VADDPS Z17, Z6, Z6
+	VADDPS Z18, Z6, Z6
+	VMOVUPS.Z (AX), K3, Z7
+	VDIVPS Z7, Z6, K3, Z6
+	VMOVUPS Z6, K3, (DI)
+
+	VMOVAPS Z16, Z10
+	VMOVAPS Z17, Z11
+	VMOVAPS Z18, Z12
+	LEAQ (DI)(R14*4), DI
+	LEAQ (AX)(R14*4), AX
+	DECQ CX
+	JNZ  aprow
+
+	ADDQ DX, SI
+	DECQ R11
+	JNZ  applane
+
+apend:
+	VZEROUPPER
+	RET
+
+// func aveUnpool3x3s2PlAVX512(dIn *float32, w, h int, dOut *float32, div *float32, m1, m2, m3 uint64, planes, outH, outW, pf int)
+//
+// The AVE backward pass: each window's gradient divided by its divisor,
+// then added to +0 for every bottom element in the order of its windows,
+// as the scalar loop does (see maxUnpool3x3s2PlAVX512).
+TEXT ·aveUnpool3x3s2PlAVX512(SB), NOSPLIT, $0-96
+	MOVQ dIn+0(FP), DI
+	MOVQ w+8(FP), BX
+	MOVQ h+16(FP), R13
+	MOVQ dOut+24(FP), SI
+	MOVQ div+32(FP), R8
+	MOVQ m1+40(FP), AX
+	KMOVW AX, K1
+	MOVQ m2+48(FP), AX
+	KMOVW AX, K2
+	MOVQ m3+56(FP), AX
+	KMOVW AX, K3
+	MOVQ planes+64(FP), R11
+	MOVQ outH+72(FP), R12
+	MOVQ outW+80(FP), R14
+	MOVQ pf+88(FP), R15
+
+	VMOVDQU32 poolInterLo<>(SB), Z20
+	VMOVDQU32 poolInterHi<>(SB), Z21
+	VPXORD Z31, Z31, Z31
+
+	LEAQ (R12)(R12*1), AX
+	XORQ R9, R9
+	CMPQ AX, R13
+	SETLT R9
+	MOVQ R13, DX
+	IMULQ BX, DX
+	SHLQ $2, DX
+	SHLQ $2, BX
+
+	TESTQ R11, R11
+	JLE  auend
+	TESTQ R12, R12
+	JLE  auend
+
+auplane:
+	MOVQ DI, R10
+	MOVQ R8, AX
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	MOVQ R12, CX
+
+aurow:
+	PREFETCHT0 (R10)(R15*1)
+	PREFETCHT0 64(R10)(R15*1)
+	PREFETCHT0 128(R10)(R15*1)
+	PREFETCHT0 192(R10)(R15*1)
+	VMOVUPS.Z (SI), K3, Z10
+	VMOVUPS.Z (AX), K3, Z11
+	VDIVPS Z11, Z10, K3, Z10 // lanes past outW stay +0
+	UP(Z10, Z0)
+
+	// Input row 2y.
+	VADDPS Z0, Z16, Z16
+	VADDPS Z10, Z16, Z16
+	VADDPS Z10, Z17, Z17
+	SCATTER2(R10, Z16, Z17)
+	ADDQ BX, R10
+
+	// Input row 2y+1, and the start of row 2y+2: the same sums.
+	VADDPS Z0, Z31, Z16
+	VADDPS Z10, Z16, Z16
+	VADDPS Z10, Z31, Z17
+	SCATTER2(R10, Z16, Z17)
+	ADDQ BX, R10
+
+	LEAQ (SI)(R14*4), SI
+	LEAQ (AX)(R14*4), AX
+	DECQ CX
+	JNZ  aurow
+
+	TESTQ R9, R9
+	JZ   aunext
+	SCATTER2(R10, Z16, Z17)
+
+aunext:
+	ADDQ DX, DI
+	DECQ R11
+	JNZ  auplane
+
+auend:
+	VZEROUPPER
+	RET

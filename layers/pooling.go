@@ -19,9 +19,9 @@ func init() {
 // minus one when padding would make the last window start in the padding.
 //
 // MAX keeps the argmax of each window for Backward (its index h*W + w
-// within the plane; for planes tiled by 2x2 windows, its position in the
-// window, one byte) and writes the index to an optional second top, as
-// Caffe does.
+// within the plane; for planes tiled by 2x2 windows and for the
+// whole-plane 3x3 stride-2 kernels, its position in the window, one
+// byte) and writes the index to an optional second top, as Caffe does.
 //
 // Planes are independent, so large batches are split over
 // Context.Threads goroutines by blocks of planes.
@@ -40,10 +40,14 @@ type Pooling struct {
 	height, width int
 	outH, outW    int
 	mask          []int32 // MAX: argmax per top element, -1 for an empty window
-	// MAX on planes tiled by 2x2 windows (tiled2x2): instead of mask, the
-	// argmax's position in its window (0-3, row-major; 0xff: none), a
+	// MAX on planes tiled by 2x2 windows (tiled2x2) or through the
+	// whole-plane 3x3 kernels (plane3x3s2): instead of mask, the argmax's
+	// position in its window (row-major, 0-3 or 0-8; 0xff: none), a
 	// quarter of the bytes for Forward to write and Backward to read.
-	bmask      []uint8
+	bmask []uint8
+	// AVE through the whole-plane 3x3 kernels (plane3x3s2): the
+	// divisors of a plane's windows.
+	div        []float32
 	topShape   []int
 	rows, cols []poolSpan // windows of each output row and column
 }
@@ -175,6 +179,9 @@ func (l *Pooling) Reshape(bottom, top []*Blob) error {
 		}
 		l.bmask = l.bmask[:n]
 	}
+	if l.method == caffepb.PoolingParameter_AVE {
+		l.aveDivisors()
+	}
 	return nil
 }
 
@@ -225,7 +232,7 @@ func (l *Pooling) Forward(bottom, top []*Blob) error {
 	l.run(false, bottom[0].Data, top[0].Data)
 	if l.method == caffepb.PoolingParameter_MAX && len(top) > 1 {
 		m := top[1].Data
-		if l.tiled2x2() && poolByteMask {
+		if l.tiled2x2() && poolByteMask || l.plane3x3s2() {
 			l.bmaskIndices(m)
 			return nil
 		}
@@ -236,10 +243,11 @@ func (l *Pooling) Forward(bottom, top []*Blob) error {
 	return nil
 }
 
-// bmaskIndices writes the byte masks as Caffe's top mask: the argmax's
-// index h*W + w in its plane, -1 for an empty window.
+// bmaskIndices writes the byte masks (position kw*row + column in a
+// stride-2 window) as Caffe's top mask: the argmax's index h*W + w in its
+// plane, -1 for an empty window.
 func (l *Pooling) bmaskIndices(m []float32) {
-	w, ow := l.width, l.outW
+	w, ow, kw := l.width, l.outW, l.kw
 	i := 0
 	for p := 0; p < l.num*l.channels; p++ {
 		for y := 0; y < l.outH; y++ {
@@ -247,7 +255,7 @@ func (l *Pooling) bmaskIndices(m []float32) {
 				b := int(l.bmask[i])
 				v := float32(-1)
 				if b != 0xff {
-					v = float32((2*y+b>>1)*w + 2*x + b&1)
+					v = float32((2*y+b/kw)*w + 2*x + b%kw)
 				}
 				m[i] = v
 				i++
@@ -318,6 +326,10 @@ func (l *Pooling) tiled2x2() bool {
 // forwardPlanes pools planes [lo, hi).
 func (l *Pooling) forwardPlanes(in, out []float32, lo, hi int) {
 	planeIn, planeOut := l.height*l.width, l.outH*l.outW
+	if l.plane3x3s2() && hi > lo {
+		l.forward3x3s2(in, out, lo, hi)
+		return
+	}
 	if l.tiled2x2() && hi > lo {
 		// Planes tiled exactly by 2x2 windows (LeNet's pool1 and pool2)
 		// follow each other row for row: one kernel call for them all.
@@ -532,8 +544,10 @@ var poolScalarOnly = false
 // maxPlane3x3s2Vec pools a plane of 3x3 stride-2 unpadded windows with
 // the AVX-512 kernel, 15 windows (31 input columns, two vector loads per
 // row) per call, or all 16 of a 32-wide plane whose last window is
-// clipped to two columns (CIFAR-10's pool1). Rows clipped to two input
-// rows go through the kernel too; other clipped windows the general way.
+// clipped to two columns. Rows clipped to two input rows go through the
+// kernel too; other clipped windows the general way. Planes up to 32
+// columns wide take the whole-plane kernels instead (plane3x3s2) unless
+// poolPlane3x3 is off.
 func (l *Pooling) maxPlane3x3s2Vec(in, out []uint32, mask []int32) {
 	w, outW := l.width, l.outW
 	fullW := (w-3)/2 + 1
@@ -888,6 +902,10 @@ func (l *Pooling) Backward(top []*Blob, propagateDown []bool, bottom []*Blob) {
 // backwardPlanes writes the bottom gradient of planes [lo, hi).
 func (l *Pooling) backwardPlanes(dOut, dIn []float32, lo, hi int) {
 	planeIn, planeOut := l.height*l.width, l.outH*l.outW
+	if l.plane3x3s2() && hi > lo {
+		l.backward3x3s2(dOut, dIn, lo, hi)
+		return
+	}
 	if l.tiled2x2() && hi > lo {
 		// Every bottom element lies in exactly one window: written once,
 		// no clearing pass.

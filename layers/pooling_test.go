@@ -145,6 +145,7 @@ func TestPoolingGradient(t *testing.T) {
 	}{
 		{`kernel_size: 2 stride: 2`, 4, 4},
 		{`kernel_size: 3 stride: 2`, 7, 6},        // overlapping windows
+		{`kernel_size: 3 stride: 2`, 8, 9},        // the same, last window row clipped
 		{`kernel_size: 2 stride: 2`, 5, 5},        // ceil rounding: partial last window
 		{`kernel_size: 3 stride: 2 pad: 1`, 6, 5}, // padding
 		{`kernel_size: 2 stride: 2 pad: 1`, 5, 5}, // padding with the clip

@@ -23,12 +23,12 @@
 # (/usr/bin/time) are printed beside: on a loaded machine wall time shows
 # the load, CPU time per image shows what the work itself costs.
 #
-# Knobs: SCALING_ROUNDS (default 3), SCALING_ITERS (default 600),
+# Knobs: SCALING_ROUNDS (default 5), SCALING_ITERS (default 600),
 # SCALING_DISPLAY (default 100), COS_TRAIN (default bin/cos-train),
 # SCALING_KEEP=1 keeps the logs (path printed).
 set -u
 cd "$(dirname "$0")/.."
-ROUNDS=${SCALING_ROUNDS:-3}
+ROUNDS=${SCALING_ROUNDS:-5}
 ITERS=${SCALING_ITERS:-600}
 DISPLAY=${SCALING_DISPLAY:-100}
 BIN=${COS_TRAIN:-bin/cos-train}

@@ -1,0 +1,1023 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// Kernels of the Winograd convolution (conv_winograd.go), all with 16
+// channels in a vector: the generic transform winoXformAVX512 (any matrix
+// of up to 8 columns, used for the weights and as the tests' reference),
+// the same transforms written out for F(4x4,5x5)'s matrices, and a 16x16
+// transpose between the layers' CHW images and the channel-innermost
+// planes the transforms read and write.
+//
+// The generic kernel loads the p (1..8) vectors of a tile row or column
+// into Z0..Z7; with p below 8 it zeroes the rest first, so its always
+// 8-wide products read zeros (never stale NaNs) there.
+
+// WINO_ROW computes Z8 = Σ_j T[j]*Zj for the 8 coefficients at (R13):
+// two chains of four, so each output waits on four FMA latencies, not 8.
+#define WINO_ROW \
+	VMULPS.BCST 0(R13), Z0, Z8 \
+	VMULPS.BCST 16(R13), Z4, Z9 \
+	VFMADD231PS.BCST 4(R13), Z1, Z8 \
+	VFMADD231PS.BCST 20(R13), Z5, Z9 \
+	VFMADD231PS.BCST 8(R13), Z2, Z8 \
+	VFMADD231PS.BCST 24(R13), Z6, Z9 \
+	VFMADD231PS.BCST 12(R13), Z3, Z8 \
+	VFMADD231PS.BCST 28(R13), Z7, Z9 \
+	VADDPS Z9, Z8, Z8
+
+// func winoXformAVX512(src *float32, srs, scs int, dst *float32, drs, dcs int, t *float32, p, r, nvec, accum int, tmp *float32)
+//
+// dst = T X Tᵀ (or dst += it when accum != 0) for nvec consecutive
+// 16-lane vectors: X is p×p (element i,j at src + i*srs + j*scs bytes),
+// T is r×p stored r rows of 8 floats, the result r×r (element b,a at
+// dst + b*drs + a*dcs). Pass 1 writes tmp[i][a] = Σ_j T[a][j] X[i][j]
+// (rows of 8 vectors), pass 2 dst[b][a] = Σ_i T[b][i] tmp[i][a].
+TEXT ·winoXformAVX512(SB), NOSPLIT, $0-96
+	MOVQ src+0(FP), SI
+	MOVQ dst+24(FP), DI
+	MOVQ t+48(FP), R8
+	MOVQ p+56(FP), R9
+	MOVQ r+64(FP), R10
+	MOVQ nvec+72(FP), R11
+	MOVQ tmp+88(FP), R12
+	TESTQ R11, R11
+	JLE  done
+
+vloop:
+	// Pass 1: rows i of X.
+	MOVQ SI, BX
+	MOVQ R12, CX
+	XORQ DX, DX
+
+p1row:
+	CMPQ R9, $8
+	JEQ  p1full
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+
+p1full:
+	MOVQ    BX, AX
+	VMOVUPS (AX), Z0
+	CMPQ    R9, $1
+	JEQ     p1loaded
+	ADDQ    scs+16(FP), AX
+	VMOVUPS (AX), Z1
+	CMPQ    R9, $2
+	JEQ     p1loaded
+	ADDQ    scs+16(FP), AX
+	VMOVUPS (AX), Z2
+	CMPQ    R9, $3
+	JEQ     p1loaded
+	ADDQ    scs+16(FP), AX
+	VMOVUPS (AX), Z3
+	CMPQ    R9, $4
+	JEQ     p1loaded
+	ADDQ    scs+16(FP), AX
+	VMOVUPS (AX), Z4
+	CMPQ    R9, $5
+	JEQ     p1loaded
+	ADDQ    scs+16(FP), AX
+	VMOVUPS (AX), Z5
+	CMPQ    R9, $6
+	JEQ     p1loaded
+	ADDQ    scs+16(FP), AX
+	VMOVUPS (AX), Z6
+	CMPQ    R9, $7
+	JEQ     p1loaded
+	ADDQ    scs+16(FP), AX
+	VMOVUPS (AX), Z7
+
+p1loaded:
+	MOVQ R8, R13
+	MOVQ CX, AX
+	MOVQ R10, R14
+
+p1out:
+	WINO_ROW
+	VMOVUPS Z8, (AX)
+	ADDQ    $32, R13
+	ADDQ    $64, AX
+	DECQ    R14
+	JNZ     p1out
+	ADDQ    srs+8(FP), BX
+	ADDQ    $512, CX
+	INCQ    DX
+	CMPQ    DX, R9
+	JLT     p1row
+
+	// Pass 2: columns a of tmp.
+	MOVQ R12, BX
+	MOVQ DI, CX
+	MOVQ R10, DX
+
+p2col:
+	CMPQ R9, $8
+	JEQ  p2full
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+
+p2full:
+	VMOVUPS 0(BX), Z0
+	CMPQ    R9, $1
+	JEQ     p2loaded
+	VMOVUPS 512(BX), Z1
+	CMPQ    R9, $2
+	JEQ     p2loaded
+	VMOVUPS 1024(BX), Z2
+	CMPQ    R9, $3
+	JEQ     p2loaded
+	VMOVUPS 1536(BX), Z3
+	CMPQ    R9, $4
+	JEQ     p2loaded
+	VMOVUPS 2048(BX), Z4
+	CMPQ    R9, $5
+	JEQ     p2loaded
+	VMOVUPS 2560(BX), Z5
+	CMPQ    R9, $6
+	JEQ     p2loaded
+	VMOVUPS 3072(BX), Z6
+	CMPQ    R9, $7
+	JEQ     p2loaded
+	VMOVUPS 3584(BX), Z7
+
+p2loaded:
+	MOVQ R8, R13
+	MOVQ CX, AX
+	MOVQ R10, R14
+
+p2out:
+	WINO_ROW
+	CMPQ accum+80(FP), $0
+	JEQ  p2store
+	VADDPS (AX), Z8, Z8
+
+p2store:
+	VMOVUPS Z8, (AX)
+	ADDQ    $32, R13
+	ADDQ    drs+32(FP), AX
+	DECQ    R14
+	JNZ     p2out
+	ADDQ    $64, BX
+	ADDQ    dcs+40(FP), CX
+	DECQ    DX
+	JNZ     p2col
+
+	ADDQ $64, SI
+	ADDQ $64, DI
+	DECQ R11
+	JNZ  vloop
+
+done:
+	VZEROUPPER
+	RET
+
+// func winoBtAVX512(src *float32, srs, scs int, dst *float32, drs, dcs, nvec int, tmp *float32, c *float32)
+//
+// Bᵀ X B (input tiles) for F(4x4,5x5), as winoXformAVX512 with the matrix's
+// structure written out (pairs of rows for ±points share their even and
+// odd parts, zeros skipped). c holds the broadcast constants.
+TEXT ·winoBtAVX512(SB), NOSPLIT, $0-72
+	MOVQ src+0(FP), SI
+	MOVQ srs+8(FP), BX
+	MOVQ scs+16(FP), CX
+	MOVQ dst+24(FP), DI
+	MOVQ drs+32(FP), DX
+	MOVQ dcs+40(FP), R8
+	MOVQ nvec+48(FP), R9
+	MOVQ tmp+56(FP), R10
+	MOVQ c+64(FP), AX
+	VBROADCASTSS 0(AX), Z16
+	VBROADCASTSS 4(AX), Z17
+	VBROADCASTSS 8(AX), Z18
+	VBROADCASTSS 12(AX), Z19
+	VBROADCASTSS 16(AX), Z20
+	VBROADCASTSS 20(AX), Z21
+	VBROADCASTSS 24(AX), Z22
+	VBROADCASTSS 28(AX), Z23
+	VBROADCASTSS 32(AX), Z24
+	TESTQ R9, R9
+	JLE   btdone
+
+btvec:
+	MOVQ SI, R11
+	MOVQ R10, R13
+	MOVQ $8, R12
+
+btrow:
+	MOVQ    R11, AX
+	VMOVUPS (AX), Z0
+	ADDQ    CX, AX
+	VMOVUPS (AX), Z1
+	ADDQ    CX, AX
+	VMOVUPS (AX), Z2
+	ADDQ    CX, AX
+	VMOVUPS (AX), Z3
+	ADDQ    CX, AX
+	VMOVUPS (AX), Z4
+	ADDQ    CX, AX
+	VMOVUPS (AX), Z5
+	ADDQ    CX, AX
+	VMOVUPS (AX), Z6
+	ADDQ    CX, AX
+	VMOVUPS (AX), Z7
+	VSUBPS Z4, Z2, Z27
+	VSUBPS Z0, Z6, Z8
+	VFMADD231PS Z16, Z27, Z8
+	VSUBPS Z5, Z3, Z27
+	VSUBPS Z1, Z7, Z15
+	VFMADD231PS Z16, Z27, Z15
+	VADDPS Z6, Z2, Z27
+	VFMADD231PS Z17, Z4, Z27
+	VADDPS Z5, Z1, Z28
+	VFMADD231PS Z17, Z3, Z28
+	VADDPS Z28, Z27, Z9
+	VSUBPS Z28, Z27, Z10
+	VMOVAPS Z6, Z27
+	VFMADD231PS Z18, Z2, Z27
+	VFMADD231PS Z19, Z4, Z27
+	VMULPS Z20, Z1, Z28
+	VFMADD231PS Z21, Z3, Z28
+	VFMADD231PS Z22, Z5, Z28
+	VADDPS Z28, Z27, Z11
+	VSUBPS Z28, Z27, Z12
+	VMOVAPS Z6, Z27
+	VFMADD231PS Z23, Z2, Z27
+	VFMADD231PS Z24, Z4, Z27
+	VMULPS Z22, Z1, Z28
+	VFMADD231PS Z21, Z3, Z28
+	VFMADD231PS Z20, Z5, Z28
+	VADDPS Z28, Z27, Z13
+	VSUBPS Z28, Z27, Z14
+	VMOVUPS Z8, 0(R13)
+	VMOVUPS Z9, 64(R13)
+	VMOVUPS Z10, 128(R13)
+	VMOVUPS Z11, 192(R13)
+	VMOVUPS Z12, 256(R13)
+	VMOVUPS Z13, 320(R13)
+	VMOVUPS Z14, 384(R13)
+	VMOVUPS Z15, 448(R13)
+	ADDQ    BX, R11
+	ADDQ    $512, R13
+	DECQ    R12
+	JNZ     btrow
+
+	MOVQ R10, R11
+	MOVQ DI, R13
+	MOVQ $8, R12
+
+btcol:
+	VMOVUPS 0(R11), Z0
+	VMOVUPS 512(R11), Z1
+	VMOVUPS 1024(R11), Z2
+	VMOVUPS 1536(R11), Z3
+	VMOVUPS 2048(R11), Z4
+	VMOVUPS 2560(R11), Z5
+	VMOVUPS 3072(R11), Z6
+	VMOVUPS 3584(R11), Z7
+	VSUBPS Z4, Z2, Z27
+	VSUBPS Z0, Z6, Z8
+	VFMADD231PS Z16, Z27, Z8
+	VSUBPS Z5, Z3, Z27
+	VSUBPS Z1, Z7, Z15
+	VFMADD231PS Z16, Z27, Z15
+	VADDPS Z6, Z2, Z27
+	VFMADD231PS Z17, Z4, Z27
+	VADDPS Z5, Z1, Z28
+	VFMADD231PS Z17, Z3, Z28
+	VADDPS Z28, Z27, Z9
+	VSUBPS Z28, Z27, Z10
+	VMOVAPS Z6, Z27
+	VFMADD231PS Z18, Z2, Z27
+	VFMADD231PS Z19, Z4, Z27
+	VMULPS Z20, Z1, Z28
+	VFMADD231PS Z21, Z3, Z28
+	VFMADD231PS Z22, Z5, Z28
+	VADDPS Z28, Z27, Z11
+	VSUBPS Z28, Z27, Z12
+	VMOVAPS Z6, Z27
+	VFMADD231PS Z23, Z2, Z27
+	VFMADD231PS Z24, Z4, Z27
+	VMULPS Z22, Z1, Z28
+	VFMADD231PS Z21, Z3, Z28
+	VFMADD231PS Z20, Z5, Z28
+	VADDPS Z28, Z27, Z13
+	VSUBPS Z28, Z27, Z14
+	MOVQ    R13, AX
+	VMOVUPS Z8, (AX)
+	ADDQ    DX, AX
+	VMOVUPS Z9, (AX)
+	ADDQ    DX, AX
+	VMOVUPS Z10, (AX)
+	ADDQ    DX, AX
+	VMOVUPS Z11, (AX)
+	ADDQ    DX, AX
+	VMOVUPS Z12, (AX)
+	ADDQ    DX, AX
+	VMOVUPS Z13, (AX)
+	ADDQ    DX, AX
+	VMOVUPS Z14, (AX)
+	ADDQ    DX, AX
+	VMOVUPS Z15, (AX)
+	ADDQ    $64, R11
+	ADDQ    R8, R13
+	DECQ    R12
+	JNZ     btcol
+
+	ADDQ $64, SI
+	ADDQ $64, DI
+	DECQ R9
+	JNZ  btvec
+
+btdone:
+	VZEROUPPER
+	RET
+
+// func winoAtAVX512(src *float32, srs, scs int, dst *float32, drs, dcs, nvec int, tmp *float32, c *float32)
+//
+// Aᵀ X A (output tiles) for F(4x4,5x5), as winoXformAVX512 with the matrix's
+// structure written out (pairs of rows for ±points share their even and
+// odd parts, zeros skipped). c holds the broadcast constants.
+TEXT ·winoAtAVX512(SB), NOSPLIT, $0-72
+	MOVQ src+0(FP), SI
+	MOVQ srs+8(FP), BX
+	MOVQ scs+16(FP), CX
+	MOVQ dst+24(FP), DI
+	MOVQ drs+32(FP), DX
+	MOVQ dcs+40(FP), R8
+	MOVQ nvec+48(FP), R9
+	MOVQ tmp+56(FP), R10
+	MOVQ c+64(FP), AX
+	VBROADCASTSS 0(AX), Z16
+	VBROADCASTSS 4(AX), Z17
+	VBROADCASTSS 8(AX), Z18
+	VBROADCASTSS 12(AX), Z19
+	VBROADCASTSS 16(AX), Z20
+	VBROADCASTSS 20(AX), Z21
+	TESTQ R9, R9
+	JLE   atdone
+
+atvec:
+	MOVQ SI, R11
+	MOVQ R10, R13
+	MOVQ $8, R12
+
+atrow:
+	MOVQ    R11, AX
+	VMOVUPS (AX), Z0
+	ADDQ    CX, AX
+	VMOVUPS (AX), Z1
+	ADDQ    CX, AX
+	VMOVUPS (AX), Z2
+	ADDQ    CX, AX
+	VMOVUPS (AX), Z3
+	ADDQ    CX, AX
+	VMOVUPS (AX), Z4
+	ADDQ    CX, AX
+	VMOVUPS (AX), Z5
+	ADDQ    CX, AX
+	VMOVUPS (AX), Z6
+	ADDQ    CX, AX
+	VMOVUPS (AX), Z7
+	VADDPS Z2, Z1, Z27
+	VSUBPS Z2, Z1, Z28
+	VADDPS Z4, Z3, Z29
+	VSUBPS Z4, Z3, Z30
+	VADDPS Z6, Z5, Z31
+	VSUBPS Z6, Z5, Z12
+	VADDPS Z27, Z0, Z8
+	VADDPS Z29, Z8, Z8
+	VADDPS Z31, Z8, Z8
+	VMOVAPS Z28, Z9
+	VFMADD231PS Z16, Z30, Z9
+	VFMADD231PS Z17, Z12, Z9
+	VMOVAPS Z27, Z10
+	VFMADD231PS Z18, Z29, Z10
+	VFMADD231PS Z19, Z31, Z10
+	VADDPS Z7, Z28, Z11
+	VFMADD231PS Z20, Z30, Z11
+	VFMADD231PS Z21, Z12, Z11
+	VMOVUPS Z8, 0(R13)
+	VMOVUPS Z9, 64(R13)
+	VMOVUPS Z10, 128(R13)
+	VMOVUPS Z11, 192(R13)
+	ADDQ    BX, R11
+	ADDQ    $512, R13
+	DECQ    R12
+	JNZ     atrow
+
+	MOVQ R10, R11
+	MOVQ DI, R13
+	MOVQ $4, R12
+
+atcol:
+	VMOVUPS 0(R11), Z0
+	VMOVUPS 512(R11), Z1
+	VMOVUPS 1024(R11), Z2
+	VMOVUPS 1536(R11), Z3
+	VMOVUPS 2048(R11), Z4
+	VMOVUPS 2560(R11), Z5
+	VMOVUPS 3072(R11), Z6
+	VMOVUPS 3584(R11), Z7
+	VADDPS Z2, Z1, Z27
+	VSUBPS Z2, Z1, Z28
+	VADDPS Z4, Z3, Z29
+	VSUBPS Z4, Z3, Z30
+	VADDPS Z6, Z5, Z31
+	VSUBPS Z6, Z5, Z12
+	VADDPS Z27, Z0, Z8
+	VADDPS Z29, Z8, Z8
+	VADDPS Z31, Z8, Z8
+	VMOVAPS Z28, Z9
+	VFMADD231PS Z16, Z30, Z9
+	VFMADD231PS Z17, Z12, Z9
+	VMOVAPS Z27, Z10
+	VFMADD231PS Z18, Z29, Z10
+	VFMADD231PS Z19, Z31, Z10
+	VADDPS Z7, Z28, Z11
+	VFMADD231PS Z20, Z30, Z11
+	VFMADD231PS Z21, Z12, Z11
+	MOVQ    R13, AX
+	VMOVUPS Z8, (AX)
+	ADDQ    DX, AX
+	VMOVUPS Z9, (AX)
+	ADDQ    DX, AX
+	VMOVUPS Z10, (AX)
+	ADDQ    DX, AX
+	VMOVUPS Z11, (AX)
+	ADDQ    $64, R11
+	ADDQ    R8, R13
+	DECQ    R12
+	JNZ     atcol
+
+	ADDQ $64, SI
+	ADDQ $64, DI
+	DECQ R9
+	JNZ  atvec
+
+atdone:
+	VZEROUPPER
+	RET
+
+// func winoAAVX512(src *float32, srs, scs int, dst *float32, drs, dcs, nvec int, tmp *float32, c *float32)
+//
+// A X Aᵀ (top gradient tiles) for F(4x4,5x5), as winoXformAVX512 with the matrix's
+// structure written out (pairs of rows for ±points share their even and
+// odd parts, zeros skipped). c holds the broadcast constants.
+TEXT ·winoAAVX512(SB), NOSPLIT, $0-72
+	MOVQ src+0(FP), SI
+	MOVQ srs+8(FP), BX
+	MOVQ scs+16(FP), CX
+	MOVQ dst+24(FP), DI
+	MOVQ drs+32(FP), DX
+	MOVQ dcs+40(FP), R8
+	MOVQ nvec+48(FP), R9
+	MOVQ tmp+56(FP), R10
+	MOVQ c+64(FP), AX
+	VBROADCASTSS 0(AX), Z16
+	VBROADCASTSS 4(AX), Z17
+	VBROADCASTSS 8(AX), Z18
+	VBROADCASTSS 12(AX), Z19
+	VBROADCASTSS 16(AX), Z20
+	VBROADCASTSS 20(AX), Z21
+	TESTQ R9, R9
+	JLE   adone
+
+avec:
+	MOVQ SI, R11
+	MOVQ R10, R13
+	MOVQ $4, R12
+
+arow:
+	MOVQ    R11, AX
+	VMOVUPS (AX), Z0
+	ADDQ    CX, AX
+	VMOVUPS (AX), Z1
+	ADDQ    CX, AX
+	VMOVUPS (AX), Z2
+	ADDQ    CX, AX
+	VMOVUPS (AX), Z3
+	VMOVAPS Z0, Z8
+	VADDPS Z2, Z0, Z27
+	VADDPS Z3, Z1, Z28
+	VADDPS Z28, Z27, Z9
+	VSUBPS Z28, Z27, Z10
+	VMOVAPS Z0, Z27
+	VFMADD231PS Z16, Z2, Z27
+	VMULPS Z17, Z1, Z28
+	VFMADD231PS Z18, Z3, Z28
+	VADDPS Z28, Z27, Z11
+	VSUBPS Z28, Z27, Z12
+	VMOVAPS Z0, Z27
+	VFMADD231PS Z19, Z2, Z27
+	VMULPS Z20, Z1, Z28
+	VFMADD231PS Z21, Z3, Z28
+	VADDPS Z28, Z27, Z13
+	VSUBPS Z28, Z27, Z14
+	VMOVAPS Z3, Z15
+	VMOVUPS Z8, 0(R13)
+	VMOVUPS Z9, 64(R13)
+	VMOVUPS Z10, 128(R13)
+	VMOVUPS Z11, 192(R13)
+	VMOVUPS Z12, 256(R13)
+	VMOVUPS Z13, 320(R13)
+	VMOVUPS Z14, 384(R13)
+	VMOVUPS Z15, 448(R13)
+	ADDQ    BX, R11
+	ADDQ    $512, R13
+	DECQ    R12
+	JNZ     arow
+
+	MOVQ R10, R11
+	MOVQ DI, R13
+	MOVQ $8, R12
+
+acol:
+	VMOVUPS 0(R11), Z0
+	VMOVUPS 512(R11), Z1
+	VMOVUPS 1024(R11), Z2
+	VMOVUPS 1536(R11), Z3
+	VMOVAPS Z0, Z8
+	VADDPS Z2, Z0, Z27
+	VADDPS Z3, Z1, Z28
+	VADDPS Z28, Z27, Z9
+	VSUBPS Z28, Z27, Z10
+	VMOVAPS Z0, Z27
+	VFMADD231PS Z16, Z2, Z27
+	VMULPS Z17, Z1, Z28
+	VFMADD231PS Z18, Z3, Z28
+	VADDPS Z28, Z27, Z11
+	VSUBPS Z28, Z27, Z12
+	VMOVAPS Z0, Z27
+	VFMADD231PS Z19, Z2, Z27
+	VMULPS Z20, Z1, Z28
+	VFMADD231PS Z21, Z3, Z28
+	VADDPS Z28, Z27, Z13
+	VSUBPS Z28, Z27, Z14
+	VMOVAPS Z3, Z15
+	MOVQ    R13, AX
+	VMOVUPS Z8, (AX)
+	ADDQ    DX, AX
+	VMOVUPS Z9, (AX)
+	ADDQ    DX, AX
+	VMOVUPS Z10, (AX)
+	ADDQ    DX, AX
+	VMOVUPS Z11, (AX)
+	ADDQ    DX, AX
+	VMOVUPS Z12, (AX)
+	ADDQ    DX, AX
+	VMOVUPS Z13, (AX)
+	ADDQ    DX, AX
+	VMOVUPS Z14, (AX)
+	ADDQ    DX, AX
+	VMOVUPS Z15, (AX)
+	ADDQ    $64, R11
+	ADDQ    R8, R13
+	DECQ    R12
+	JNZ     acol
+
+	ADDQ $64, SI
+	ADDQ $64, DI
+	DECQ R9
+	JNZ  avec
+
+adone:
+	VZEROUPPER
+	RET
+
+// func winoBAVX512(src *float32, srs, scs int, dst *float32, drs, dcs, nvec int, tmp *float32, c *float32)
+//
+// B X Bᵀ added to dst (bottom gradient tiles) for F(4x4,5x5), as winoXformAVX512 with the matrix's
+// structure written out (pairs of rows for ±points share their even and
+// odd parts, zeros skipped). c holds the broadcast constants.
+TEXT ·winoBAVX512(SB), NOSPLIT, $0-72
+	MOVQ src+0(FP), SI
+	MOVQ srs+8(FP), BX
+	MOVQ scs+16(FP), CX
+	MOVQ dst+24(FP), DI
+	MOVQ drs+32(FP), DX
+	MOVQ dcs+40(FP), R8
+	MOVQ nvec+48(FP), R9
+	MOVQ tmp+56(FP), R10
+	MOVQ c+64(FP), AX
+	VBROADCASTSS 0(AX), Z16
+	VBROADCASTSS 4(AX), Z17
+	VBROADCASTSS 8(AX), Z18
+	VBROADCASTSS 12(AX), Z19
+	VBROADCASTSS 16(AX), Z20
+	VBROADCASTSS 20(AX), Z21
+	VBROADCASTSS 24(AX), Z22
+	VBROADCASTSS 28(AX), Z23
+	VBROADCASTSS 32(AX), Z24
+	VBROADCASTSS 36(AX), Z25
+	TESTQ R9, R9
+	JLE   bdone
+
+bvec:
+	MOVQ SI, R11
+	MOVQ R10, R13
+	MOVQ $8, R12
+
+brow:
+	MOVQ    R11, AX
+	VMOVUPS (AX), Z0
+	ADDQ    CX, AX
+	VMOVUPS (AX), Z1
+	ADDQ    CX, AX
+	VMOVUPS (AX), Z2
+	ADDQ    CX, AX
+	VMOVUPS (AX), Z3
+	ADDQ    CX, AX
+	VMOVUPS (AX), Z4
+	ADDQ    CX, AX
+	VMOVUPS (AX), Z5
+	ADDQ    CX, AX
+	VMOVUPS (AX), Z6
+	ADDQ    CX, AX
+	VMOVUPS (AX), Z7
+	VADDPS Z2, Z1, Z27
+	VSUBPS Z2, Z1, Z28
+	VADDPS Z4, Z3, Z29
+	VSUBPS Z4, Z3, Z30
+	VADDPS Z6, Z5, Z31
+	VSUBPS Z6, Z5, Z15
+	VPXORD Z8, Z8, Z8
+	VSUBPS Z0, Z8, Z8
+	VSUBPS Z7, Z28, Z9
+	VFMADD231PS Z16, Z30, Z9
+	VFMADD231PS Z17, Z15, Z9
+	VMOVAPS Z27, Z10
+	VFMADD231PS Z18, Z0, Z10
+	VFMADD231PS Z19, Z29, Z10
+	VFMADD231PS Z20, Z31, Z10
+	VMULPS Z18, Z7, Z11
+	VFMADD231PS Z21, Z28, Z11
+	VADDPS Z15, Z30, Z12
+	VFMADD231PS Z22, Z12, Z11
+	VMULPS Z23, Z0, Z12
+	VFMADD231PS Z21, Z27, Z12
+	VFMADD231PS Z24, Z29, Z12
+	VFMADD231PS Z25, Z31, Z12
+	VMOVAPS Z28, Z13
+	VFMADD231PS Z17, Z30, Z13
+	VFMADD231PS Z16, Z15, Z13
+	VFMADD231PS Z23, Z7, Z13
+	VADDPS Z27, Z0, Z14
+	VADDPS Z29, Z14, Z14
+	VADDPS Z31, Z14, Z14
+	VMOVAPS Z7, Z15
+	VMOVUPS Z8, 0(R13)
+	VMOVUPS Z9, 64(R13)
+	VMOVUPS Z10, 128(R13)
+	VMOVUPS Z11, 192(R13)
+	VMOVUPS Z12, 256(R13)
+	VMOVUPS Z13, 320(R13)
+	VMOVUPS Z14, 384(R13)
+	VMOVUPS Z15, 448(R13)
+	ADDQ    BX, R11
+	ADDQ    $512, R13
+	DECQ    R12
+	JNZ     brow
+
+	MOVQ R10, R11
+	MOVQ DI, R13
+	MOVQ $8, R12
+
+bcol:
+	VMOVUPS 0(R11), Z0
+	VMOVUPS 512(R11), Z1
+	VMOVUPS 1024(R11), Z2
+	VMOVUPS 1536(R11), Z3
+	VMOVUPS 2048(R11), Z4
+	VMOVUPS 2560(R11), Z5
+	VMOVUPS 3072(R11), Z6
+	VMOVUPS 3584(R11), Z7
+	VADDPS Z2, Z1, Z27
+	VSUBPS Z2, Z1, Z28
+	VADDPS Z4, Z3, Z29
+	VSUBPS Z4, Z3, Z30
+	VADDPS Z6, Z5, Z31
+	VSUBPS Z6, Z5, Z15
+	VPXORD Z8, Z8, Z8
+	VSUBPS Z0, Z8, Z8
+	VSUBPS Z7, Z28, Z9
+	VFMADD231PS Z16, Z30, Z9
+	VFMADD231PS Z17, Z15, Z9
+	VMOVAPS Z27, Z10
+	VFMADD231PS Z18, Z0, Z10
+	VFMADD231PS Z19, Z29, Z10
+	VFMADD231PS Z20, Z31, Z10
+	VMULPS Z18, Z7, Z11
+	VFMADD231PS Z21, Z28, Z11
+	VADDPS Z15, Z30, Z12
+	VFMADD231PS Z22, Z12, Z11
+	VMULPS Z23, Z0, Z12
+	VFMADD231PS Z21, Z27, Z12
+	VFMADD231PS Z24, Z29, Z12
+	VFMADD231PS Z25, Z31, Z12
+	VMOVAPS Z28, Z13
+	VFMADD231PS Z17, Z30, Z13
+	VFMADD231PS Z16, Z15, Z13
+	VFMADD231PS Z23, Z7, Z13
+	VADDPS Z27, Z0, Z14
+	VADDPS Z29, Z14, Z14
+	VADDPS Z31, Z14, Z14
+	VMOVAPS Z7, Z15
+	MOVQ    R13, AX
+	VADDPS  (AX), Z8, Z8
+	VMOVUPS Z8, (AX)
+	ADDQ    DX, AX
+	VADDPS  (AX), Z9, Z9
+	VMOVUPS Z9, (AX)
+	ADDQ    DX, AX
+	VADDPS  (AX), Z10, Z10
+	VMOVUPS Z10, (AX)
+	ADDQ    DX, AX
+	VADDPS  (AX), Z11, Z11
+	VMOVUPS Z11, (AX)
+	ADDQ    DX, AX
+	VADDPS  (AX), Z12, Z12
+	VMOVUPS Z12, (AX)
+	ADDQ    DX, AX
+	VADDPS  (AX), Z13, Z13
+	VMOVUPS Z13, (AX)
+	ADDQ    DX, AX
+	VADDPS  (AX), Z14, Z14
+	VMOVUPS Z14, (AX)
+	ADDQ    DX, AX
+	VADDPS  (AX), Z15, Z15
+	VMOVUPS Z15, (AX)
+	ADDQ    $64, R11
+	ADDQ    R8, R13
+	DECQ    R12
+	JNZ     bcol
+
+	ADDQ $64, SI
+	ADDQ $64, DI
+	DECQ R9
+	JNZ  bvec
+
+bdone:
+	VZEROUPPER
+	RET
+
+// func winoTransposeAVX512(src *float32, srcStride int, dst *float32, dstStride int, rows, cols int, bias *float32)
+//
+// Writes the transpose of a rows×cols block (rows, cols in 1..16; row r
+// at src + r*srcStride bytes) as cols rows of rows floats (row j at dst +
+// j*dstStride), adding bias[j] to row j; lanes past rows are left as
+// they were. Rows past rows and columns past cols are never read. The
+// 16x16 register transpose is the usual four stages: 32-bit and 64-bit
+// interleaves within 128-bit lanes, then two 128-bit lane shuffles.
+TEXT ·winoTransposeAVX512(SB), NOSPLIT, $0-56
+	MOVQ src+0(FP), SI
+	MOVQ srcStride+8(FP), BX
+	MOVQ dst+16(FP), DI
+	MOVQ dstStride+24(FP), DX
+	MOVQ rows+32(FP), R8
+	MOVQ cols+40(FP), R9
+	MOVQ bias+48(FP), R10
+	MOVQ $1, AX
+	MOVQ R9, CX
+	SHLQ CX, AX
+	DECQ AX
+	KMOVW AX, K1
+	MOVQ $1, AX
+	MOVQ R8, CX
+	SHLQ CX, AX
+	DECQ AX
+	KMOVW AX, K2
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	VMOVUPS.Z (SI), K1, Z0
+	CMPQ R8, $1
+	JLE  trloaded
+	ADDQ BX, SI
+	VMOVUPS.Z (SI), K1, Z1
+	CMPQ R8, $2
+	JLE  trloaded
+	ADDQ BX, SI
+	VMOVUPS.Z (SI), K1, Z2
+	CMPQ R8, $3
+	JLE  trloaded
+	ADDQ BX, SI
+	VMOVUPS.Z (SI), K1, Z3
+	CMPQ R8, $4
+	JLE  trloaded
+	ADDQ BX, SI
+	VMOVUPS.Z (SI), K1, Z4
+	CMPQ R8, $5
+	JLE  trloaded
+	ADDQ BX, SI
+	VMOVUPS.Z (SI), K1, Z5
+	CMPQ R8, $6
+	JLE  trloaded
+	ADDQ BX, SI
+	VMOVUPS.Z (SI), K1, Z6
+	CMPQ R8, $7
+	JLE  trloaded
+	ADDQ BX, SI
+	VMOVUPS.Z (SI), K1, Z7
+	CMPQ R8, $8
+	JLE  trloaded
+	ADDQ BX, SI
+	VMOVUPS.Z (SI), K1, Z8
+	CMPQ R8, $9
+	JLE  trloaded
+	ADDQ BX, SI
+	VMOVUPS.Z (SI), K1, Z9
+	CMPQ R8, $10
+	JLE  trloaded
+	ADDQ BX, SI
+	VMOVUPS.Z (SI), K1, Z10
+	CMPQ R8, $11
+	JLE  trloaded
+	ADDQ BX, SI
+	VMOVUPS.Z (SI), K1, Z11
+	CMPQ R8, $12
+	JLE  trloaded
+	ADDQ BX, SI
+	VMOVUPS.Z (SI), K1, Z12
+	CMPQ R8, $13
+	JLE  trloaded
+	ADDQ BX, SI
+	VMOVUPS.Z (SI), K1, Z13
+	CMPQ R8, $14
+	JLE  trloaded
+	ADDQ BX, SI
+	VMOVUPS.Z (SI), K1, Z14
+	CMPQ R8, $15
+	JLE  trloaded
+	ADDQ BX, SI
+	VMOVUPS.Z (SI), K1, Z15
+
+trloaded:
+	VUNPCKLPS Z1, Z0, Z16
+	VUNPCKHPS Z1, Z0, Z17
+	VUNPCKLPS Z3, Z2, Z18
+	VUNPCKHPS Z3, Z2, Z19
+	VUNPCKLPS Z5, Z4, Z20
+	VUNPCKHPS Z5, Z4, Z21
+	VUNPCKLPS Z7, Z6, Z22
+	VUNPCKHPS Z7, Z6, Z23
+	VUNPCKLPS Z9, Z8, Z24
+	VUNPCKHPS Z9, Z8, Z25
+	VUNPCKLPS Z11, Z10, Z26
+	VUNPCKHPS Z11, Z10, Z27
+	VUNPCKLPS Z13, Z12, Z28
+	VUNPCKHPS Z13, Z12, Z29
+	VUNPCKLPS Z15, Z14, Z30
+	VUNPCKHPS Z15, Z14, Z31
+	VUNPCKLPD Z18, Z16, Z0
+	VUNPCKHPD Z18, Z16, Z1
+	VUNPCKLPD Z19, Z17, Z2
+	VUNPCKHPD Z19, Z17, Z3
+	VUNPCKLPD Z22, Z20, Z4
+	VUNPCKHPD Z22, Z20, Z5
+	VUNPCKLPD Z23, Z21, Z6
+	VUNPCKHPD Z23, Z21, Z7
+	VUNPCKLPD Z26, Z24, Z8
+	VUNPCKHPD Z26, Z24, Z9
+	VUNPCKLPD Z27, Z25, Z10
+	VUNPCKHPD Z27, Z25, Z11
+	VUNPCKLPD Z30, Z28, Z12
+	VUNPCKHPD Z30, Z28, Z13
+	VUNPCKLPD Z31, Z29, Z14
+	VUNPCKHPD Z31, Z29, Z15
+	VSHUFF32X4 $0x44, Z4, Z0, Z16
+	VSHUFF32X4 $0xEE, Z4, Z0, Z17
+	VSHUFF32X4 $0x44, Z12, Z8, Z18
+	VSHUFF32X4 $0xEE, Z12, Z8, Z19
+	VSHUFF32X4 $0x44, Z5, Z1, Z20
+	VSHUFF32X4 $0xEE, Z5, Z1, Z21
+	VSHUFF32X4 $0x44, Z13, Z9, Z22
+	VSHUFF32X4 $0xEE, Z13, Z9, Z23
+	VSHUFF32X4 $0x44, Z6, Z2, Z24
+	VSHUFF32X4 $0xEE, Z6, Z2, Z25
+	VSHUFF32X4 $0x44, Z14, Z10, Z26
+	VSHUFF32X4 $0xEE, Z14, Z10, Z27
+	VSHUFF32X4 $0x44, Z7, Z3, Z28
+	VSHUFF32X4 $0xEE, Z7, Z3, Z29
+	VSHUFF32X4 $0x44, Z15, Z11, Z30
+	VSHUFF32X4 $0xEE, Z15, Z11, Z31
+	VSHUFF32X4 $0x88, Z18, Z16, Z0
+	VSHUFF32X4 $0xDD, Z18, Z16, Z4
+	VSHUFF32X4 $0x88, Z19, Z17, Z8
+	VSHUFF32X4 $0xDD, Z19, Z17, Z12
+	VSHUFF32X4 $0x88, Z22, Z20, Z1
+	VSHUFF32X4 $0xDD, Z22, Z20, Z5
+	VSHUFF32X4 $0x88, Z23, Z21, Z9
+	VSHUFF32X4 $0xDD, Z23, Z21, Z13
+	VSHUFF32X4 $0x88, Z26, Z24, Z2
+	VSHUFF32X4 $0xDD, Z26, Z24, Z6
+	VSHUFF32X4 $0x88, Z27, Z25, Z10
+	VSHUFF32X4 $0xDD, Z27, Z25, Z14
+	VSHUFF32X4 $0x88, Z30, Z28, Z3
+	VSHUFF32X4 $0xDD, Z30, Z28, Z7
+	VSHUFF32X4 $0x88, Z31, Z29, Z11
+	VSHUFF32X4 $0xDD, Z31, Z29, Z15
+	VADDPS.BCST 0(R10), Z0, Z0
+	VMOVUPS Z0, K2, (DI)
+	CMPQ R9, $1
+	JLE  trdone
+	ADDQ DX, DI
+	VADDPS.BCST 4(R10), Z1, Z1
+	VMOVUPS Z1, K2, (DI)
+	CMPQ R9, $2
+	JLE  trdone
+	ADDQ DX, DI
+	VADDPS.BCST 8(R10), Z2, Z2
+	VMOVUPS Z2, K2, (DI)
+	CMPQ R9, $3
+	JLE  trdone
+	ADDQ DX, DI
+	VADDPS.BCST 12(R10), Z3, Z3
+	VMOVUPS Z3, K2, (DI)
+	CMPQ R9, $4
+	JLE  trdone
+	ADDQ DX, DI
+	VADDPS.BCST 16(R10), Z4, Z4
+	VMOVUPS Z4, K2, (DI)
+	CMPQ R9, $5
+	JLE  trdone
+	ADDQ DX, DI
+	VADDPS.BCST 20(R10), Z5, Z5
+	VMOVUPS Z5, K2, (DI)
+	CMPQ R9, $6
+	JLE  trdone
+	ADDQ DX, DI
+	VADDPS.BCST 24(R10), Z6, Z6
+	VMOVUPS Z6, K2, (DI)
+	CMPQ R9, $7
+	JLE  trdone
+	ADDQ DX, DI
+	VADDPS.BCST 28(R10), Z7, Z7
+	VMOVUPS Z7, K2, (DI)
+	CMPQ R9, $8
+	JLE  trdone
+	ADDQ DX, DI
+	VADDPS.BCST 32(R10), Z8, Z8
+	VMOVUPS Z8, K2, (DI)
+	CMPQ R9, $9
+	JLE  trdone
+	ADDQ DX, DI
+	VADDPS.BCST 36(R10), Z9, Z9
+	VMOVUPS Z9, K2, (DI)
+	CMPQ R9, $10
+	JLE  trdone
+	ADDQ DX, DI
+	VADDPS.BCST 40(R10), Z10, Z10
+	VMOVUPS Z10, K2, (DI)
+	CMPQ R9, $11
+	JLE  trdone
+	ADDQ DX, DI
+	VADDPS.BCST 44(R10), Z11, Z11
+	VMOVUPS Z11, K2, (DI)
+	CMPQ R9, $12
+	JLE  trdone
+	ADDQ DX, DI
+	VADDPS.BCST 48(R10), Z12, Z12
+	VMOVUPS Z12, K2, (DI)
+	CMPQ R9, $13
+	JLE  trdone
+	ADDQ DX, DI
+	VADDPS.BCST 52(R10), Z13, Z13
+	VMOVUPS Z13, K2, (DI)
+	CMPQ R9, $14
+	JLE  trdone
+	ADDQ DX, DI
+	VADDPS.BCST 56(R10), Z14, Z14
+	VMOVUPS Z14, K2, (DI)
+	CMPQ R9, $15
+	JLE  trdone
+	ADDQ DX, DI
+	VADDPS.BCST 60(R10), Z15, Z15
+	VMOVUPS Z15, K2, (DI)
+
+trdone:
+	VZEROUPPER
+	RET

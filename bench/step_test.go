@@ -249,3 +249,27 @@ func TestTrainStepsBuild(t *testing.T) {
 		}
 	}
 }
+
+// TestTrainStepsAllocateNothing: a warmed-up training step of either
+// benchmarked net, data prefetch and solver update included, allocates
+// nothing (issue 7), whatever paths its layers take on this machine
+// (Winograd, the whole-plane pooling kernels, the direct convolution).
+func TestTrainStepsAllocateNothing(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	for name, mk := range map[string]func(testing.TB) (*solver.Solver, int){"lenet": lenetSolver, "cifar10_quick": cifarSolver} {
+		s, _ := mk(t)
+		ctx := context.Background()
+		if err := s.Step(ctx, 3); err != nil {
+			t.Fatal(err)
+		}
+		if a := testing.AllocsPerRun(10, func() {
+			if err := s.Step(ctx, 1); err != nil {
+				t.Fatal(err)
+			}
+		}); a != 0 {
+			t.Errorf("%s: %v allocations per training step", name, a)
+		}
+	}
+}

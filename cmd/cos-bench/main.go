@@ -22,6 +22,9 @@
 //   - gflop/iter, gflops: the gemm work of Convolution and InnerProduct
 //     layers, 2·M·N·K per product (forward, weight gradient, and bottom
 //     gradient where the net propagates), over the median iteration time;
+//     the nominal work of the direct (im2col) form, so for layers on the
+//     Winograd path, which multiply 6.25x less, it is an effective rate
+//     that can exceed the machine's FMA peak;
 //   - allocs/iter: heap allocations (runtime.MemStats.Mallocs) per timed
 //     iteration.
 package main

@@ -4,6 +4,9 @@
 // registry from Caffe's type strings ("Convolution", "ReLU", …) to
 // constructors, and the weight fillers.
 //
-// Layers do arithmetic through package blas only, size every buffer at
-// Reshape, and allocate nothing in Forward or Backward.
+// Matrix products go through package blas. Kernels that only one layer
+// needs and BLAS has no name for (the direct and Winograd convolutions,
+// pooling windows, im2col rows) sit beside that layer in *_amd64.s, with
+// a portable Go version and a test holding the two equal. Layers size
+// every buffer at Reshape and allocate nothing in Forward or Backward.
 package layers

@@ -28,7 +28,10 @@ import (
 // channel-innermost layout (position-major, channels padded to a multiple
 // of 16), so every tile element is one vector and every tile a few dozen
 // FMAs per 16 channels (conv_winograd_amd64.s). The products are blas
-// gemms over a group of images at once, so they are not tiny.
+// gemms over a group of images at once, so they are not tiny. Between the
+// transforms and the gemms the tiles are not padded (c and k floats a
+// tile, see inputTiles): LeNet's conv2 (20 -> 50 channels) would
+// otherwise multiply and move 2x the data, as 32 -> 64.
 //
 // Accuracy: the points 0, ±1, ±2, ±1/2 and ∞ keep the transform
 // constants small (at most 5.25 in Bᵀ, 8 in Aᵀ). Measured against the
@@ -64,8 +67,8 @@ const winoMinChannels = 16
 const winoTileTarget = 64
 
 // winoDUBudget is the bytes of weight-gradient partials (dU) a layer keeps
-// per bottom: one L2's worth.
-const winoDUBudget = 1 << 20
+// per bottom: half an L2, the other half left to a group's tiles.
+const winoDUBudget = 1 << 19
 
 // winoMats are the transform matrices of one F(m, r), each row padded to
 // 8 floats (the kernel reads 8 coefficients per row).
@@ -176,6 +179,8 @@ type convWinograd struct {
 	mats           *winoMats
 	m, alpha, pts  int
 	cp, kp         int // channels and outputs padded to 16
+	cq, kq         int // channels and outputs unpadded: the tiles' strides in v, mm
+	du             int // floats per block of dU: [pt][k][c] and a vector of slack
 	tilesY, tilesX int
 	tpi            int       // tiles per image
 	hp, wp         int       // padded input plane (channel-innermost)
@@ -183,9 +188,9 @@ type convWinograd struct {
 	group          int       // images per forward task / backward sub-group
 	ntask          int       // forward tasks
 	blocks         int       // backward blocks
-	u1, u2         []float32 // transformed weights: [pt][cp][kp], [pt][kp][cp]
-	wt1, wt2       []float32 // weights rearranged for the transforms
-	dU             []float32 // per block: [pt][kp][cp]
+	u1             []float32 // transformed weights: [pt][cp][kp]
+	wt1            []float32 // weights rearranged for the transform
+	dU             []float32 // per block: [pt][k][c], du floats apart
 	bPart          []float32 // per block: bias gradient partial sums
 	dW             []float32 // [kp][r][r][cp]
 	dWt            []float32 // dW in the weights' layout
@@ -202,8 +207,8 @@ type winoSlot struct {
 	pout []float32 // tiled output image, [ht][wt][kp]
 	pdy  []float32 // tiled top gradient image, [ht][wt][kp] (zero past the valid region)
 	pgr  []float32 // bottom gradient accumulator, [hp][wp][cp]
-	v    []float32 // transformed input tiles of a group, [pt][tiles][cp]
-	mm   []float32 // transformed output / top gradient tiles, [pt][tiles][kp]
+	v    []float32 // transformed input tiles of a group, [pt][tiles][c]
+	mm   []float32 // transformed output / top gradient tiles, [pt][tiles][k]
 	tmp  []float32 // the kernel's 8×8 vectors
 }
 
@@ -225,6 +230,7 @@ func (w *convWinograd) reshape(l *Convolution) {
 	w.pts = w.alpha * w.alpha
 	w.cp = (l.channels + 15) &^ 15
 	w.kp = (l.numOutput + 15) &^ 15
+	w.cq, w.kq = l.channels, l.numOutput
 	outH, outW := g.OutH(), g.OutW()
 	w.tilesY, w.tilesX = (outH+m-1)/m, (outW+m-1)/m
 	w.tpi = w.tilesY * w.tilesX
@@ -236,18 +242,17 @@ func (w *convWinograd) reshape(l *Convolution) {
 	// the shapes, not the thread count.
 	w.ntask = min(l.num, ((l.num+w.group-1)/w.group+3)&^3)
 	// The blocks' dU partials are the path's largest buffers (64 points
-	// of kp×cp each): held to winoDUBudget, so they stay in cache instead
+	// of k×c each): held to winoDUBudget, so they stay in cache instead
 	// of streaming through memory that another executor on the next core
 	// shares (LeNet's conv2, one thread per process, two processes: the
 	// step 3.84 -> 3.1-3.3 ms with 2 blocks instead of 8). Still fixed by
 	// the shapes, not the thread count.
-	perBlock := 4 * w.pts * w.kp * w.cp
+	perBlock := 4 * w.pts * l.numOutput * l.channels
 	w.blocks = max(1, min(convBlocks, l.num, max(2, winoDUBudget/perBlock)))
 	w.u1 = growZero(w.u1, w.pts*w.cp*w.kp)
-	w.u2 = growZero(w.u2, w.pts*w.kp*w.cp)
 	w.wt1 = growZero(w.wt1, w.cp*25*w.kp)
-	w.wt2 = growZero(w.wt2, w.kp*25*w.cp)
-	w.dU = growF32(w.dU, w.blocks*w.pts*w.kp*w.cp)
+	w.du = w.pts*l.numOutput*l.channels + 16
+	w.dU = growF32(w.dU, w.blocks*w.du)
 	w.bPart = growF32(w.bPart, w.blocks*w.kp)
 	w.dW = growF32(w.dW, w.kp*25*w.cp)
 	w.dWt = growF32(w.dWt, l.numOutput*l.channels*25)
@@ -291,8 +296,8 @@ func (w *convWinograd) ensure(parts int) {
 		s.pgr = growF32(s.pgr, w.hp*w.wp*w.cp)
 		s.pout = growF32(s.pout, w.ht*w.wt*w.kp)
 		nt := w.group * w.tpi
-		s.v = growF32(s.v, w.pts*winoPtStride(nt, w.cp))
-		s.mm = growF32(s.mm, w.pts*winoPtStride(nt, w.kp))
+		s.v = growF32(s.v, w.pts*winoPtStride(nt, w.cq))
+		s.mm = growF32(s.mm, w.pts*winoPtStride(nt, w.kq))
 		s.tmp = growF32(s.tmp, 64*16+16)
 	}
 }
@@ -363,59 +368,45 @@ func (w *convWinograd) xform(kind int, src []float32, srs, scs int, dst []float3
 	winoXformAVX512(&src[0], 4*srs, 4*scs, &dst[0], 4*drs, 4*dcs, &t[0], p, r, nvec, accum, &tmp[0])
 }
 
-// transformWeights computes U from the current weights: u1 for the
-// forward pass, or u2 for the bottom gradient. The weights are first
-// transposed (16×16 blocks in registers) so the transform's lanes run over
-// output channels (u1) or input channels (u2); the transforms are spread
-// over the pool (run serially they measured 4% of the layers' time).
-func (w *convWinograd) transformWeights(l *Convolution, forward bool, parts int) {
+// transformWeights computes U (u1) from the current weights. The weights
+// are first transposed (16×16 blocks in registers) so the transform's
+// lanes run over output channels; the transforms are spread over the pool
+// (run serially they measured 4% of the layers' time). The bottom gradient
+// multiplies by the same u1, transposed in its gemm, so Backward uses the
+// weights of the last Forward (Caffe's order: Forward, Backward, then the
+// update; the im2col path reads the weights again, which is the same
+// thing then): a second transformed copy laid out the other way would be
+// another 0.5 MiB (LeNet's conv2) of working set per step.
+func (w *convWinograd) transformWeights(l *Convolution, parts int) {
 	c, k := l.channels, l.numOutput
-	if forward {
-		// W as k rows of c*25 -> wt1[c][ky][kx][kp]
-		wd := l.params[0].Data[:k*c*25]
-		for o0 := 0; o0 < k; o0 += 16 {
-			for j0 := 0; j0 < c*25; j0 += 16 {
-				winoTransposeAVX512(&wd[o0*c*25+j0], 4*c*25, &w.wt1[j0*w.kp+o0], 4*w.kp,
-					min(16, k-o0), min(16, c*25-j0), &winoZeros[0])
-			}
+	// W as k rows of c*25 -> wt1[c][ky][kx][kp]
+	wd := l.params[0].Data[:k*c*25]
+	for o0 := 0; o0 < k; o0 += 16 {
+		for j0 := 0; j0 < c*25; j0 += 16 {
+			winoTransposeAVX512(&wd[o0*c*25+j0], 4*c*25, &w.wt1[j0*w.kp+o0], 4*w.kp,
+				min(16, k-o0), min(16, c*25-j0), &winoZeros[0])
 		}
 	}
-	w.wj = winoWeightJob{l: l, forward: forward, tasks: min(4, c, k)}
+	w.wj = winoWeightJob{l: l, tasks: min(4, c)}
 	runParallel(&w.wj, parts, w.wj.tasks)
 	w.wj.l = nil
 }
 
-// winoWeightJob transforms the weights, a task per range of input channels
-// (u1) or output channels (u2).
+// winoWeightJob transforms the weights, a task per range of input channels.
 type winoWeightJob struct {
-	l       *Convolution
-	forward bool
-	tasks   int
+	l     *Convolution
+	tasks int
 }
 
 func (j *winoWeightJob) runTask(slot, t int) {
 	l := j.l
 	w := &l.wg
-	c, k := l.channels, l.numOutput
+	c := l.channels
 	tmp := w.slots[slot].tmp
 	ps := w.cp * w.kp
-	if j.forward {
-		// wt1[c][ky][kx][kp] -> u1[pt][c][kp]
-		for ci := t * c / j.tasks; ci < (t+1)*c/j.tasks; ci++ {
-			w.xform(xG, w.wt1[ci*25*w.kp:], 5*w.kp, w.kp, w.u1[ci*w.kp:], w.alpha*ps, ps, w.kp/16, tmp)
-		}
-		return
-	}
-	// W[o] as c rows of 25 -> wt2[o][ky][kx][cp] -> u2[pt][o][cp]
-	wd := l.params[0].Data[:k*c*25]
-	for o := t * k / j.tasks; o < (t+1)*k/j.tasks; o++ {
-		for c0 := 0; c0 < c; c0 += 16 {
-			for t0 := 0; t0 < 25; t0 += 16 {
-				winoTransposeAVX512(&wd[(o*c+c0)*25+t0], 4*25, &w.wt2[(o*25+t0)*w.cp+c0], 4*w.cp,
-					min(16, c-c0), min(16, 25-t0), &winoZeros[0])
-			}
-		}
-		w.xform(xG, w.wt2[o*25*w.cp:], 5*w.cp, w.cp, w.u2[o*w.cp:], w.alpha*ps, ps, w.cp/16, tmp)
+	// wt1[c][ky][kx][kp] -> u1[pt][c][kp]
+	for ci := t * c / j.tasks; ci < (t+1)*c/j.tasks; ci++ {
+		w.xform(xG, w.wt1[ci*25*w.kp:], 5*w.kp, w.kp, w.u1[ci*w.kp:], w.alpha*ps, ps, w.kp/16, tmp)
 	}
 }
 
@@ -426,7 +417,7 @@ func (w *convWinograd) forward(l *Convolution, bottom, top []*Blob) bool {
 	}
 	parts := effectiveThreads(l.threads)
 	w.ensure(parts)
-	w.transformWeights(l, true, parts)
+	w.transformWeights(l, parts)
 	for i, b := range bottom {
 		w.fwd = winoFwdJob{l: l, in: b.Data, out: top[i].Data}
 		runParallel(&w.fwd, parts, w.ntask)
@@ -451,9 +442,13 @@ func (j *winoFwdJob) runTask(slot, t int) {
 	nt := (n1 - n0) * w.tpi
 	w.inputTiles(l, j.in, n0, n1, s)
 	// Per point: M[pt] (tiles×kp) = V[pt] (tiles×cp) · U1[pt] (cp×kp).
-	vs, ms, us := winoPtStride(nt, w.cp), winoPtStride(nt, w.kp), w.cp*w.kp
+	// Unpadded: U1's leading cq×kq corner only, so LeNet's 20 -> 50
+	// channels multiply 0.49x the padded 32 -> 64's products and move
+	// that much less of V and M.
+	vs, ms, us := winoPtStride(nt, w.cq), winoPtStride(nt, w.kq), w.cp*w.kp
 	for pt := 0; pt < w.pts; pt++ {
-		blas.Gemm(false, false, nt, w.kp, w.cp, 1, s.v[pt*vs:pt*vs+nt*w.cp], w.u1[pt*us:(pt+1)*us], 0, s.mm[pt*ms:pt*ms+nt*w.kp])
+		blas.Sgemm(false, false, nt, w.kq, w.cq, 1, s.v[pt*vs:pt*vs+nt*w.cq], w.cq,
+			w.u1[pt*us:pt*us+(w.cq-1)*w.kp+w.kq], w.kp, 0, s.mm[pt*ms:pt*ms+nt*w.kq], w.kq)
 	}
 	var bias []float32
 	if l.biasTerm {
@@ -465,7 +460,7 @@ func (j *winoFwdJob) runTask(slot, t int) {
 		ti := (n - n0) * w.tpi
 		for ty := 0; ty < w.tilesY; ty++ {
 			for tx := 0; tx < w.tilesX; tx++ {
-				w.xform(xAt, s.mm[ti*w.kp:], a*ms, ms,
+				w.xform(xAt, s.mm[ti*w.kq:], a*ms, ms,
 					s.pout[(ty*m*w.wt+tx*m)*w.kp:], w.wt*w.kp, w.kp, w.kp/16, s.tmp)
 				ti++
 			}
@@ -475,10 +470,17 @@ func (j *winoFwdJob) runTask(slot, t int) {
 	}
 }
 
-// inputTiles writes V[pt][tile][cp] for images [n0, n1).
+// inputTiles writes V[pt][tile][c] for images [n0, n1).
+//
+// Tiles are cq floats apart but the kernel writes cp lanes each: the
+// lanes past cq (transforms of the plane's zero padding channels) land on
+// the next tile's channels, which that tile overwrites after, so the tiles
+// must be written in order; the last one's spill fits the point's slack
+// (winoPtStride). Reading M at the kq stride (xAt, xB) likewise fills the
+// padding lanes with the next tile's values, which nothing reads.
 func (w *convWinograd) inputTiles(l *Convolution, in []float32, n0, n1 int, s *winoSlot) {
 	nt := (n1 - n0) * w.tpi
-	vs := winoPtStride(nt, w.cp)
+	vs := winoPtStride(nt, w.cq)
 	m, a := w.m, w.alpha
 	h, wd := l.geom.Height, l.geom.Width
 	for n := n0; n < n1; n++ {
@@ -487,7 +489,7 @@ func (w *convWinograd) inputTiles(l *Convolution, in []float32, n0, n1 int, s *w
 		for ty := 0; ty < w.tilesY; ty++ {
 			for tx := 0; tx < w.tilesX; tx++ {
 				w.xform(xBt, s.pin[(ty*m*w.wp+tx*m)*w.cp:], w.wp*w.cp, w.cp,
-					s.v[ti*w.cp:], a*vs, vs, w.cp/16, s.tmp)
+					s.v[ti*w.cq:], a*vs, vs, w.cp/16, s.tmp)
 				ti++
 			}
 		}
@@ -539,15 +541,6 @@ func (w *convWinograd) backward(l *Convolution, top []*Blob, propagateDown []boo
 	}
 	parts := effectiveThreads(l.threads)
 	w.ensure(parts)
-	anyDown := false
-	for i := range bottom {
-		if i < len(propagateDown) && propagateDown[i] {
-			anyDown = true
-		}
-	}
-	if anyDown {
-		w.transformWeights(l, false, parts)
-	}
 	for i, b := range bottom {
 		w.bwd = winoBwdJob{l: l, topDiff: top[i].Diff, in: b.Data}
 		if i < len(propagateDown) && propagateDown[i] {
@@ -572,20 +565,20 @@ func (j *winoBwdJob) runTask(slot, blk int) {
 	w := &l.wg
 	s := &w.slots[slot]
 	m, a := w.m, w.alpha
-	du := w.dU[blk*w.pts*w.kp*w.cp : (blk+1)*w.pts*w.kp*w.cp]
+	du := w.dU[blk*w.du : blk*w.du+w.pts*w.kq*w.cq]
 	clear(du)
 	bd := w.bPart[blk*w.kp : blk*w.kp+l.numOutput]
 	clear(bd)
 	lo, hi := blk*l.num/w.blocks, (blk+1)*l.num/w.blocks
 	outH, outW := l.geom.OutH(), l.geom.OutW()
 	h, wd := l.geom.Height, l.geom.Width
-	us := w.kp * w.cp
+	us, ds := w.kp*w.cp, w.kq*w.cq
 	ng := (hi - lo + w.group - 1) / w.group
 	for g := 0; g < ng; g++ {
 		// Near-equal sub-groups: no short remainder with tiny gemms.
 		n0, n1 := lo+g*(hi-lo)/ng, lo+(g+1)*(hi-lo)/ng
 		nt := (n1 - n0) * w.tpi
-		ms, vs := winoPtStride(nt, w.kp), winoPtStride(nt, w.cp)
+		ms, vs := winoPtStride(nt, w.kq), winoPtStride(nt, w.cq)
 		// Ŷ[pt][tile][kp] = A dY Aᵀ per tile.
 		for n := n0; n < n1; n++ {
 			dOut := j.topDiff[n*l.outDim : (n+1)*l.outDim]
@@ -597,29 +590,33 @@ func (j *winoBwdJob) runTask(slot, blk int) {
 			for ty := 0; ty < w.tilesY; ty++ {
 				for tx := 0; tx < w.tilesX; tx++ {
 					w.xform(xA, s.pdy[(ty*m*w.wt+tx*m)*w.kp:], w.wt*w.kp, w.kp,
-						s.mm[ti*w.kp:], a*ms, ms, w.kp/16, s.tmp)
+						s.mm[ti*w.kq:], a*ms, ms, w.kp/16, s.tmp)
 					ti++
 				}
 			}
 		}
 		w.inputTiles(l, j.in, n0, n1, s)
-		// dU[pt] (kp×cp) += Ŷ[pt]ᵀ · V[pt].
+		// Per point, dU[pt] (k×c) += Ŷ[pt]ᵀ · V[pt], then X̂[pt] (tiles×c)
+		// = Ŷ[pt] · U1[pt]ᵀ into V[pt] (done with it): both gemms in one
+		// pass over the points, so the second reads Ŷ[pt] from L1/L2 and
+		// not, a whole Ŷ (0.8 MiB for LeNet's conv2) later, from L3.
 		for pt := 0; pt < w.pts; pt++ {
-			blas.Gemm(true, false, w.kp, w.cp, nt, 1, s.mm[pt*ms:pt*ms+nt*w.kp], s.v[pt*vs:pt*vs+nt*w.cp], 1, du[pt*us:(pt+1)*us])
+			yp, vp := s.mm[pt*ms:pt*ms+nt*w.kq], s.v[pt*vs:pt*vs+nt*w.cq]
+			blas.Gemm(true, false, w.kq, w.cq, nt, 1, yp, vp, 1, du[pt*ds:(pt+1)*ds])
+			if j.inDiff != nil {
+				blas.Sgemm(false, true, nt, w.cq, w.kq, 1, yp, w.kq,
+					w.u1[pt*us:pt*us+(w.cq-1)*w.kp+w.kq], w.kp, 0, vp, w.cq)
+			}
 		}
 		if j.inDiff == nil {
 			continue
-		}
-		// X̂[pt] (tiles×cp) = Ŷ[pt] · U2[pt], into V's buffer (done with it).
-		for pt := 0; pt < w.pts; pt++ {
-			blas.Gemm(false, false, nt, w.cp, w.kp, 1, s.mm[pt*ms:pt*ms+nt*w.kp], w.u2[pt*us:(pt+1)*us], 0, s.v[pt*vs:pt*vs+nt*w.cp])
 		}
 		for n := n0; n < n1; n++ {
 			clear(s.pgr)
 			ti := (n - n0) * w.tpi
 			for ty := 0; ty < w.tilesY; ty++ {
 				for tx := 0; tx < w.tilesX; tx++ {
-					w.xform(xB, s.v[ti*w.cp:], a*vs, vs,
+					w.xform(xB, s.v[ti*w.cq:], a*vs, vs,
 						s.pgr[(ty*m*w.wp+tx*m)*w.cp:], w.wp*w.cp, w.cp, w.cp/16, s.tmp)
 					ti++
 				}
@@ -633,7 +630,11 @@ func (j *winoBwdJob) runTask(slot, blk int) {
 // transforms the sum back (dW = Gᵀ dU G) and adds it and the bias
 // gradient into the param diffs.
 func (w *convWinograd) reduce(l *Convolution, parts int) {
+	// Two passes: the transform of the last output of a task's range reads
+	// past it into the next range (unpadded dU), which must be summed by then.
 	w.rj = winoReduceJob{l: l, tasks: min(4, l.numOutput)}
+	runParallel(&w.rj, parts, w.rj.tasks)
+	w.rj.transform = true
 	runParallel(&w.rj, parts, w.rj.tasks)
 	w.rj.l = nil
 	if l.biasTerm {
@@ -647,26 +648,33 @@ func (w *convWinograd) reduce(l *Convolution, parts int) {
 // winoReduceJob is reduce's weight part, a task per range of output
 // channels (each one's sums still added in block order).
 type winoReduceJob struct {
-	l     *Convolution
-	tasks int
+	l         *Convolution
+	tasks     int
+	transform bool // second pass: the sums are complete
 }
 
 func (j *winoReduceJob) runTask(slot, t int) {
 	l := j.l
 	w := &l.wg
 	o0, o1 := t*l.numOutput/j.tasks, (t+1)*l.numOutput/j.tasks
-	n, ps := w.pts*w.kp*w.cp, w.kp*w.cp
+	// dU[pt][o] is c floats: the transform's cp lanes read past it into
+	// the next output's (or, for the last, the block's slack), lanes the
+	// transpose below leaves out.
+	n, ps := w.du, w.kq*w.cq
 	total := w.dU[:n]
-	for pt := 0; pt < w.pts; pt++ {
-		lo, hi := pt*ps+o0*w.cp, pt*ps+o1*w.cp
+	for pt := 0; pt < w.pts && !j.transform; pt++ {
+		lo, hi := pt*ps+o0*w.cq, pt*ps+o1*w.cq
 		for k := 1; k < w.blocks; k++ {
 			addTo(total[lo:hi], w.dU[k*n+lo:k*n+hi])
 		}
 	}
+	if !j.transform {
+		return
+	}
 	tmp := w.slots[slot].tmp
 	c := l.channels
 	for o := o0; o < o1; o++ {
-		w.xform(xGt, total[o*w.cp:], w.alpha*ps, ps, w.dW[o*25*w.cp:], 5*w.cp, w.cp, w.cp/16, tmp)
+		w.xform(xGt, total[o*w.cq:], w.alpha*ps, ps, w.dW[o*25*w.cp:], 5*w.cp, w.cp, w.cp/16, tmp)
 		// dW[o][ky][kx][cp] transposed back to the weights' [o][c][ky][kx].
 		for t0 := 0; t0 < 25; t0 += 16 {
 			for c0 := 0; c0 < c; c0 += 16 {

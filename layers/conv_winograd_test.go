@@ -92,6 +92,7 @@ var winoCases = []struct {
 	{`num_output: 18 kernel_size: 5 pad: 0`, []int{1, 16, 5, 6}, true},
 	{`num_output: 24 kernel_size: 5 pad: 4`, []int{2, 18, 3, 4}, true},
 	{`num_output: 24 kernel_size: 5 pad: 2`, []int{13, 16, 6, 6}, true}, // several groups and blocks
+	{`num_output: 50 kernel_size: 5`, []int{9, 20, 12, 12}, true},       // LeNet's conv2: unpadded strides 20, 50
 	{`num_output: 32 kernel_size: 3 pad: 1`, []int{2, 32, 8, 8}, false},
 	{`num_output: 32 kernel_size: 5 stride: 2`, []int{2, 32, 12, 12}, false},
 	{`num_output: 32 kernel_size: 5 group: 2`, []int{2, 32, 12, 12}, false},

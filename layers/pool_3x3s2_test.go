@@ -58,19 +58,7 @@ func TestPool3x3s2PlaneMatchesNaive(t *testing.T) {
 						t.Fatalf("%s %dx%d floor %v: plane3x3s2 = %v, want %v", method, h, w, floor, !want, want)
 					}
 					for fill := 0; fill < 4; fill++ {
-						for i := range x.Data {
-							y, xx := i/w%h, i%w
-							switch fill {
-							case 0:
-								x.Data[i] = vals[rng.Intn(len(vals))]
-							case 1:
-								x.Data[i] = float32(y + 100*xx)
-							case 2:
-								x.Data[i] = -float32(y + 100*xx)
-							case 3:
-								x.Data[i] = vals[7+rng.Intn(2)] // every window -FLT_MAX or -Inf
-							}
-						}
+						poolFill(x.Data, h, w, fill, vals, rng)
 						for i := range x.Diff {
 							x.Diff[i] = float32(math.NaN()) // must be overwritten
 						}

@@ -83,17 +83,7 @@ func testMaxPoolingMatchesNaive(t *testing.T) {
 			// each window position is the winner somewhere.
 			vals := []float32{-2, -0.5, 0, 0, 1, 1, 3, -math.MaxFloat32, float32(math.Inf(-1))}
 			for fill := 0; fill < 3; fill++ {
-				for i := range x.Data {
-					y, xx := i/c.w%c.h, i%c.w
-					switch fill {
-					case 0:
-						x.Data[i] = vals[rng.Intn(len(vals))]
-					case 1:
-						x.Data[i] = float32(y + 100*xx)
-					case 2:
-						x.Data[i] = -float32(y + 100*xx)
-					}
-				}
+				poolFill(x.Data, c.h, c.w, fill, vals, rng)
 				if err := l.Forward([]*Blob{x}, []*Blob{top, mask}); err != nil {
 					t.Fatal(err)
 				}
@@ -280,6 +270,26 @@ func TestMaxPoolingTiledThreads(t *testing.T) {
 			if i, j, ok := sameBits(wantB, gotB); !ok {
 				t.Fatalf("%v %d threads: bottom diff %d differs at %d", shape, procs, i, j)
 			}
+		}
+	}
+}
+
+// poolFill fills planes of h×w with pattern fill: 0 values drawn from
+// vals (ties), 1 a ramp rising to the bottom right (every window's last
+// element wins), 2 one rising to the top left (its first does), 3 only
+// vals[7] and vals[8] (-FLT_MAX and -Inf: windows with no real maximum).
+func poolFill(d []float32, h, w, fill int, vals []float32, rng *rand.Rand) {
+	for i := range d {
+		y, x := i/w%h, i%w
+		switch fill {
+		case 0:
+			d[i] = vals[rng.Intn(len(vals))]
+		case 1:
+			d[i] = float32(y + 100*x)
+		case 2:
+			d[i] = -float32(y + 100*x)
+		case 3:
+			d[i] = vals[7+rng.Intn(2)]
 		}
 	}
 }

@@ -316,6 +316,20 @@ const (
 // over the generic one (tests compare the two).
 var winoFastKernels = true
 
+// winoFast are the F(4x4,5x5) kernels by transform kind, each with its
+// constants (xG and xGt, once per step, take the generic kernel).
+var winoFast = [...]struct {
+	kernel func(src *float32, srs, scs int, dst *float32, drs, dcs, nvec int, tmp *float32, c *float32)
+	consts *[16]float32
+}{
+	xBt: {winoBtAVX512, &winoBtConsts},
+	xAt: {winoAtAVX512, &winoAtConsts},
+	xA:  {winoAAVX512, &winoAConsts},
+	xB:  {winoBAVX512, &winoBConsts},
+	xG:  {},
+	xGt: {},
+}
+
 // The fast kernels' constants, in the order their code uses them.
 var (
 	winoBtConsts = [16]float32{5.25, -4.25, 0.25, -1.25, 0.5, -2.5, 2, 4, -5}
@@ -349,21 +363,9 @@ func (w *convWinograd) xform(kind int, src []float32, srs, scs int, dst []float3
 	_ = src[(p-1)*(srs+scs)+nvec*16-1]
 	_ = dst[(r-1)*(drs+dcs)+nvec*16-1]
 	_ = tmp[64*16-1]
-	if winoFastKernels && mt.m == 4 && mt.r == 5 {
-		switch kind {
-		case xBt:
-			winoBtAVX512(&src[0], 4*srs, 4*scs, &dst[0], 4*drs, 4*dcs, nvec, &tmp[0], &winoBtConsts[0])
-			return
-		case xAt:
-			winoAtAVX512(&src[0], 4*srs, 4*scs, &dst[0], 4*drs, 4*dcs, nvec, &tmp[0], &winoAtConsts[0])
-			return
-		case xA:
-			winoAAVX512(&src[0], 4*srs, 4*scs, &dst[0], 4*drs, 4*dcs, nvec, &tmp[0], &winoAConsts[0])
-			return
-		case xB:
-			winoBAVX512(&src[0], 4*srs, 4*scs, &dst[0], 4*drs, 4*dcs, nvec, &tmp[0], &winoBConsts[0])
-			return
-		}
+	if f := winoFast[kind]; winoFastKernels && mt.m == 4 && mt.r == 5 && f.kernel != nil {
+		f.kernel(&src[0], 4*srs, 4*scs, &dst[0], 4*drs, 4*dcs, nvec, &tmp[0], &f.consts[0])
+		return
 	}
 	winoXformAVX512(&src[0], 4*srs, 4*scs, &dst[0], 4*drs, 4*dcs, &t[0], p, r, nvec, accum, &tmp[0])
 }

@@ -649,7 +649,7 @@ func (s *Solver) applyUpdate(display bool) {
 		for _, p := range s.params {
 			var acc float32
 			for _, d := range p.Blob.Diff[:p.Blob.Count()] {
-				acc += d * d
+				acc += float32(d * d) // unfused, as on every build
 			}
 			sumsq += float64(acc)
 		}

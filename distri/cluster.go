@@ -615,10 +615,14 @@ func (c *Cluster) teardown() {
 			s.unlink()
 		}
 		// An operation still running (it returns now that hbStop is
-		// closed) must not touch unmapped memory.
+		// closed) must not touch unmapped memory; nor may the net, whose
+		// param diffs may live in the mapping (shard.go): it then stays
+		// until the process exits (its name is gone, so the memory goes too).
 		go func() {
 			c.opMu.Lock()
-			s.unmap()
+			if s.home == nil {
+				s.unmap()
+			}
 			c.opMu.Unlock()
 		}()
 	}

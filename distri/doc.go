@@ -118,9 +118,12 @@
 // publishes the new weights, which the other ranks copy into their
 // replicas. Every element is still computed by exactly one rank with the
 // same operations, so the weights are bit-identical to the unsharded path;
-// the solver history is gathered before a snapshot. Gradient clipping (which
-// needs the global norm) and gradients larger than one slot use the
-// unsharded path; COS_SHARDED_UPDATE=0 turns sharding off.
+// the solver history is gathered before a snapshot. With two executors the
+// param diffs themselves live in shared memory, so the backward pass writes
+// each gradient where the other rank reads it (COS_SHARDED_HOME=0 copies
+// them there instead). Gradient clipping (which needs the global norm) and
+// gradients larger than one slot use the unsharded path;
+// COS_SHARDED_UPDATE=0 turns sharding off.
 //
 // # Failures
 //

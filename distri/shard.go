@@ -48,6 +48,23 @@ import (
 // into the diffs (finishScatter) and publishes done; the update then only
 // applies the rule, and the weights travel in a separate all-gather.
 //
+// With two ranks the gradients themselves live in shared memory from the
+// first sharded step on (home): each rank's param diffs are its grad
+// region, so the backward pass writes every gradient where the other rank
+// reads it, and addSharded has nothing to copy (0.85 MB per LeNet step).
+// A rank rewrites its grad region (clearing the diffs, the next backward)
+// only after the done barrier, when no one reads it any more. With more
+// ranks the diffs stay in the process (the N-rank sum reads every slot,
+// this rank's included, while it writes this rank's diff). The weights stay
+// in the process too: measured, a weights region shared by both ranks made
+// the step slower (the forward pass then reads half the weights, and the
+// update writes half, in lines the other core holds), where copying the
+// other rank's sections in is one streaming pass. Only one Reducer per
+// cluster homes its diffs, and the mapping then stays until the process
+// exits (the net uses it without any lock). The solver points the diffs'
+// aliases (params shared by name) at the new storage when StorageMoved
+// says so. COS_SHARDED_HOME=0 keeps the diffs in the process.
+//
 // Sharding is not used (the step all-reduces as before) when the solver
 // did not ask for it (gradient clipping needs the norm of the whole
 // averaged gradient), on the gRPC plane, for a world of 1, when the
@@ -84,11 +101,19 @@ type shardState struct {
 	summed bool   // finishScatter already summed every section into the diffs
 	seq    uint64 // the step's operation number
 	steps  int    // sharded steps so far (tests)
+
+	homed  bool // the diffs live in this rank's grad region (two ranks)
+	moved  bool // homed, not yet reported by StorageMoved
+	noHome bool // keep the diffs in the process (tests compare both)
 }
 
 // shardedUpdateOff is COS_SHARDED_UPDATE=0: every step all-reduces and
 // updates the whole net, as without sharding.
 func shardedUpdateOff() bool { return os.Getenv("COS_SHARDED_UPDATE") == "0" }
+
+// shardedHomeOff is COS_SHARDED_HOME=0: a sharded update keeps the diffs
+// in the process and copies them into the slot.
+func shardedHomeOff() bool { return os.Getenv("COS_SHARDED_HOME") == "0" }
 
 // EnableShardedUpdate implements solver.ShardedReducer: the solver can
 // update sections (it does not clip gradients).
@@ -126,6 +151,7 @@ func (r *Reducer) planShards() {
 		return
 	}
 	sh.total = total
+	sh.noHome = sh.noHome || shardedHomeOff()
 	sh.rp = r.c.opPiece(4)
 	for i, p := range sh.blobs {
 		lo, hi := r.sectionOf(rank, i)
@@ -151,6 +177,11 @@ func (r *Reducer) sectionOf(q, i int) (lo, hi int) {
 // addSharded copies a ready diff into this rank's slot.
 func (r *Reducer) addSharded(p *layers.Blob) {
 	sh := &r.sh
+	if sh.homed {
+		// The diff is already where the other rank reads it.
+		sh.next++
+		return
+	}
 	c := r.c
 	c.opMu.Lock()
 	defer c.opMu.Unlock()
@@ -197,6 +228,9 @@ func (r *Reducer) waitSharded() error {
 	if err := c.Err(); err != nil {
 		return err
 	}
+	if !sh.homed && !sh.noHome && c.size == 2 && s.home == nil {
+		r.home()
+	}
 	c.shmSeq++
 	sh.seq = c.shmSeq
 	atomic.StoreUint64(s.tag(c.rank), shmTag(shmOpScatter, sh.total))
@@ -235,8 +269,13 @@ func (r *Reducer) ReduceSection(i, lo, hi int) {
 		j, end := ringRun(db+e, sh.nb[i], sh.rp, N)
 		end = min(end-db, hi)
 		if N == 2 {
-			// This rank's values are still in the diff (see addSharded).
-			shmMean2(diff[e:end], slots[1-r.c.rank][g+e:g+end])
+			// This rank's values are still in the diff (see addSharded);
+			// the other's in its slot or, homed, its grad region.
+			other := slots[1-r.c.rank]
+			if sh.homed {
+				other = r.c.shm.grad(1 - r.c.rank)
+			}
+			shmMean2(diff[e:end], other[g+e:g+end])
 		} else {
 			shmSum(slots, diff[e:end], g+e, j, true)
 		}
@@ -307,6 +346,30 @@ func (r *Reducer) GatherUpdate() error {
 	}
 	r.copyOthers(s.v32[c.size], blobData)
 	return nil
+}
+
+// home moves the diffs into this rank's grad region (see the top of this
+// file), at the first sharded step's Wait, before this rank arrives: the
+// other rank reads them after the arrive barrier. Called with opMu held.
+func (r *Reducer) home() {
+	sh := &r.sh
+	s := r.c.shm
+	gr := s.grad(r.c.rank)
+	for i, b := range sh.blobs {
+		g, n := sh.goff[i], b.Count()
+		copy(gr[g:g+n], b.Diff[:n])
+		b.Diff = gr[g : g+n : g+n]
+	}
+	s.home = r
+	sh.homed, sh.moved = true, true
+}
+
+// StorageMoved implements solver.ShardedReducer: true once, after the Wait
+// that moved the diffs into shared memory.
+func (r *Reducer) StorageMoved() bool {
+	m := r.sh.moved
+	r.sh.moved = false
+	return m
 }
 
 // AllGather implements solver.ShardedReducer: for every blob of the

@@ -44,23 +44,40 @@ layer { name: "loss" type: "SoftmaxWithLoss" bottom: "ip2" bottom: "label" top: 
 type shardRun struct {
 	weights [][][]float32 // per rank
 	files   map[string][]byte
-	steps   []int // sharded steps per rank
+	steps   []int  // sharded steps per rank
+	homed   []bool // params in shared memory, per rank
 	planes  []string
+	tests   [][]solver.TestResult // per rank
 }
 
+// The update modes trainShard compares.
+const (
+	shardOff  = "unsharded"     // COS_SHARDED_UPDATE=0
+	shardCopy = "sharded, copy" // COS_SHARDED_HOME=0: diffs stay in the process
+	shardHome = "sharded, home" // the default: two ranks' diffs in shared memory
+)
+
 // trainShard trains world executors in this process on db and returns
-// their weights and rank 0's snapshot files.
-func trainShard(t *testing.T, world int, solverText string, hidden, threads int, db string, sharded bool, mod func(*Config)) shardRun {
+// their weights, test results and rank 0's snapshot files. netText is
+// shardNetText when empty.
+func trainShard(t *testing.T, world int, solverText, netText string, hidden, threads int, db, mode string, mod func(*Config)) shardRun {
 	t.Helper()
-	if !sharded {
+	os.Unsetenv("COS_SHARDED_UPDATE")
+	os.Unsetenv("COS_SHARDED_HOME")
+	switch mode {
+	case shardOff:
 		t.Setenv("COS_SHARDED_UPDATE", "0")
-	} else {
-		os.Unsetenv("COS_SHARDED_UPDATE")
+	case shardCopy:
+		t.Setenv("COS_SHARDED_HOME", "0")
+	}
+	if netText == "" {
+		netText = shardNetText
 	}
 	dir := t.TempDir()
 	prefix := filepath.Join(dir, "snap")
 	cs := startLocal(t, world, mod)
-	run := shardRun{weights: make([][][]float32, world), files: map[string][]byte{}, steps: make([]int, world), planes: make([]string, world)}
+	run := shardRun{weights: make([][][]float32, world), files: map[string][]byte{}, steps: make([]int, world),
+		homed: make([]bool, world), planes: make([]string, world), tests: make([][]solver.TestResult, world)}
 	errs := make([]error, world)
 	var wg sync.WaitGroup
 	for r := 0; r < world; r++ {
@@ -73,7 +90,7 @@ func trainShard(t *testing.T, world int, solverText string, hidden, threads int,
 				if err != nil {
 					return err
 				}
-				text := strings.NewReplacer("SOURCE", db, "HIDDEN", fmt.Sprint(hidden)).Replace(shardNetText)
+				text := strings.NewReplacer("SOURCE", db, "HIDDEN", fmt.Sprint(hidden)).Replace(netText)
 				np, err := prototxt.ParseNet([]byte(text), "net.prototxt")
 				if err != nil {
 					return err
@@ -83,6 +100,9 @@ func trainShard(t *testing.T, world int, solverText string, hidden, threads int,
 				s, err := solver.New(sp, np, solver.Options{
 					Sources: CheckedOpener(lmdb.Opener(r, world)),
 					Reducer: red, Rank: r, Threads: threads,
+					Progress: func(p solver.Progress) {
+						run.tests[r] = append(run.tests[r], p.Test...)
+					},
 				})
 				if err != nil {
 					return err
@@ -96,6 +116,7 @@ func trainShard(t *testing.T, world int, solverText string, hidden, threads int,
 				}
 				run.weights[r] = weightsOf(s)
 				run.steps[r] = red.sh.steps
+				run.homed[r] = red.sh.homed
 				run.planes[r] = c.DataPlane()
 				return nil
 			}()
@@ -166,27 +187,100 @@ func TestShardedUpdateMatches(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			text := tc.solver + "\n" + common
-			ref := trainShard(t, tc.world, text, tc.hidden, tc.threads, db, false, nil)
-			got := trainShard(t, tc.world, text, tc.hidden, tc.threads, db, true, nil)
-			for r := 0; r < tc.world; r++ {
-				if ref.steps[r] != 0 {
-					t.Fatalf("COS_SHARDED_UPDATE=0: rank %d ran %d sharded steps", r, ref.steps[r])
-				}
-				// The first step fixes the layout and is not sharded.
-				if got.steps[r] != 9 {
-					t.Fatalf("rank %d ran %d sharded steps of 10 (plane %s), want 9", r, got.steps[r], got.planes[r])
-				}
-				sameBits(t, fmt.Sprintf("rank %d vs rank 0", r), got.weights[r], got.weights[0])
-				sameBits(t, fmt.Sprintf("rank %d sharded vs unsharded", r), got.weights[r], ref.weights[r])
-			}
+			ref := trainShard(t, tc.world, text, "", tc.hidden, tc.threads, db, shardOff, nil)
 			if len(ref.files) != 6 {
 				t.Fatalf("unsharded run wrote %d snapshot files, want 6", len(ref.files))
 			}
-			for name, want := range ref.files {
-				if g, ok := got.files[name]; !ok || !bytes.Equal(g, want) {
-					t.Errorf("snapshot %s differs between the sharded and unsharded runs", name)
-				}
+			for _, mode := range []string{shardCopy, shardHome} {
+				got := trainShard(t, tc.world, text, "", tc.hidden, tc.threads, db, mode, nil)
+				sameAsUnsharded(t, mode, ref, got, 10)
 			}
+		})
+	}
+}
+
+// sameAsUnsharded checks a sharded run (mode) against the unsharded run
+// ref of the same iters steps: every rank's weights, rank 0's snapshots
+// and every rank's test results bit for bit, and that the run was
+// sharded (and, with two ranks, its diffs homed) as the mode says.
+func sameAsUnsharded(t *testing.T, mode string, ref, got shardRun, iters int) {
+	t.Helper()
+	for r := range got.weights {
+		if ref.steps[r] != 0 {
+			t.Fatalf("COS_SHARDED_UPDATE=0: rank %d ran %d sharded steps", r, ref.steps[r])
+		}
+		// The first step fixes the layout and is not sharded.
+		if got.steps[r] != iters-1 {
+			t.Fatalf("%s: rank %d ran %d sharded steps of %d (plane %s), want %d", mode, r, got.steps[r], iters, got.planes[r], iters-1)
+		}
+		if want := mode == shardHome && len(got.weights) == 2; got.homed[r] != want {
+			t.Fatalf("%s: rank %d diffs in shared memory: %v, want %v", mode, r, got.homed[r], want)
+		}
+		sameBits(t, fmt.Sprintf("%s: rank %d vs rank 0", mode, r), got.weights[r], got.weights[0])
+		sameBits(t, fmt.Sprintf("%s: rank %d vs unsharded", mode, r), got.weights[r], ref.weights[r])
+		if len(got.tests[r]) != len(ref.tests[r]) {
+			t.Fatalf("%s: rank %d ran %d tests, unsharded %d", mode, r, len(got.tests[r]), len(ref.tests[r]))
+		}
+		for k, tr := range got.tests[r] {
+			w := ref.tests[r][k]
+			sameBits(t, fmt.Sprintf("%s: rank %d test %d (iteration %d) vs unsharded", mode, r, k, tr.Iter), tr.Values, w.Values)
+		}
+	}
+	for name, want := range ref.files {
+		if g, ok := got.files[name]; !ok || !bytes.Equal(g, want) {
+			t.Errorf("%s: snapshot %s differs from the unsharded run's", mode, name)
+		}
+	}
+}
+
+// shardShareNetText has what aliases a param's storage: two layers sharing
+// their params by name (the user sees the owner's weights and adds its
+// gradient into the owner's) and a TEST net (which reads the TRAIN net's
+// weights).
+const shardShareNetText = `
+name: "sharenet"
+layer { name: "data" type: "Data" top: "data" top: "label" include { phase: TRAIN }
+  transform_param { scale: 0.00390625 } data_param { source: "SOURCE" batch_size: 8 backend: LMDB } }
+layer { name: "data" type: "Data" top: "data" top: "label" include { phase: TEST }
+  transform_param { scale: 0.00390625 } data_param { source: "SOURCE" batch_size: 8 backend: LMDB } }
+layer { name: "half" type: "Power" bottom: "data" top: "half" power_param { scale: 0.5 shift: 0.25 } }
+layer { name: "ipa" type: "InnerProduct" bottom: "data" top: "ipa"
+  param { name: "w" } param { name: "b" }
+  inner_product_param { num_output: HIDDEN weight_filler { type: "xavier" } bias_filler { type: "constant" value: 0.01 } } }
+layer { name: "ipb" type: "InnerProduct" bottom: "half" top: "ipb"
+  param { name: "w" } param { name: "b" }
+  inner_product_param { num_output: HIDDEN } }
+layer { name: "sum" type: "Eltwise" bottom: "ipa" bottom: "ipb" top: "sum" }
+layer { name: "relu" type: "ReLU" bottom: "sum" top: "sum" }
+layer { name: "ip2" type: "InnerProduct" bottom: "sum" top: "ip2"
+  inner_product_param { num_output: 4 weight_filler { type: "xavier" } } }
+layer { name: "loss" type: "SoftmaxWithLoss" bottom: "ip2" bottom: "label" top: "loss" }
+layer { name: "accuracy" type: "Accuracy" bottom: "ip2" bottom: "label" top: "accuracy" include { phase: TEST } }
+`
+
+// TestShardedUpdateAliases: with the diffs moved into shared memory, the
+// layers that share a param by name follow them (the user adds its
+// gradient into the owner's): weights, snapshots and test results (every
+// test_interval, on every executor) equal the unsharded run's bit for bit,
+// on two executors (diffs in shared memory) and three (diffs in the
+// process), with gradients accumulated over two passes (iter_size 2).
+func TestShardedUpdateAliases(t *testing.T) {
+	if !shmSupported {
+		t.Skip("shared memory is Linux only")
+	}
+	dir := t.TempDir()
+	db := filepath.Join(dir, "db")
+	writeDB(t, db, makeImages(96))
+	const text = `base_lr: 0.05 momentum: 0.9 weight_decay: 0.004 lr_policy: "fixed" iter_size: 2
+max_iter: 9 random_seed: 5 snapshot: 4 display: 2 test_iter: 2 test_interval: 3 test_initialization: false`
+	for _, world := range []int{2, 3} {
+		t.Run(fmt.Sprint("world", world), func(t *testing.T) {
+			ref := trainShard(t, world, text, shardShareNetText, 30, 1, db, shardOff, nil)
+			if len(ref.tests[0]) != 3 {
+				t.Fatalf("unsharded run: %d tests, want 3", len(ref.tests[0]))
+			}
+			got := trainShard(t, world, text, shardShareNetText, 30, 1, db, shardHome, nil)
+			sameAsUnsharded(t, shardHome, ref, got, 9)
 		})
 	}
 }
@@ -207,7 +301,7 @@ func TestShardedUpdateFallbacks(t *testing.T) {
 		{"grpc", text, func(c *Config) { c.NoShm = true }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			run := trainShard(t, 2, tc.solver, 20, 1, db, true, tc.mod)
+			run := trainShard(t, 2, tc.solver, "", 20, 1, db, shardHome, tc.mod)
 			for r := range run.steps {
 				if run.steps[r] != 0 {
 					t.Errorf("rank %d ran %d sharded steps", r, run.steps[r])

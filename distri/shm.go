@@ -20,8 +20,10 @@ import (
 // out as
 //
 //	header (magic, world size, slot size, host identity, counters) |
-//	slot 0 | slot 1 | … | slot N-1 | result
+//	slot 0 | slot 1 | … | slot N-1 | result [| grad 0 | grad 1]
 //
+// (with two ranks, the grad regions hold their param diffs during a
+// sharded update, shard.go; collectives use only the slots and result),
 // and one operation on a piece of at most one slot of values is
 //
 //	every rank copies its piece into its slot, publishes arrive[r] = op
@@ -73,7 +75,23 @@ type shmPlane struct {
 	// pending is the Reducer whose sharded step has arrived but not yet
 	// read the slots (see shard.go); nil otherwise. Guarded by opMu.
 	pending *Reducer
+	// home is the Reducer whose param diffs live in the grad regions
+	// (shard.go); the mapping then stays until the process exits, since
+	// the net reads and writes it without any lock. Guarded by opMu.
+	home *Reducer
 }
+
+// shmRegions is the number of slot-sized regions for n ranks: n slots and
+// the result, and for two ranks their grad regions.
+func shmRegions(n int) int {
+	if n == 2 {
+		return 5
+	}
+	return n + 1
+}
+
+// grad is rank q's grad region (two ranks; shard.go).
+func (s *shmPlane) grad(q int) []float32 { return s.v32[s.n+1+q] }
 
 // hostIdentity names this kernel instance: the boot id changes with every
 // boot and differs between machines, the host name tells containers that
@@ -145,7 +163,8 @@ func (c *Cluster) shmCheckTags() error {
 	return nil
 }
 
-// region returns slot r's bytes (r == n: the result region).
+// region returns region r's bytes: slot r for r < n, then the result and
+// the grad regions.
 func (s *shmPlane) region(r int) []byte {
 	off := s.data + r*s.slot
 	return s.mem[off : off+s.slot : off+s.slot]
@@ -167,7 +186,7 @@ func shmCreate(path string, n int) (*shmPlane, error) {
 	if err != nil {
 		return nil, err
 	}
-	size := shmHeaderBytes(n) + (n+1)*shmSlot
+	size := shmHeaderBytes(n) + shmRegions(n)*shmSlot
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, err
@@ -203,7 +222,7 @@ func shmOpen(path string, n int) (*shmPlane, error) {
 		return nil, err
 	}
 	defer f.Close()
-	size := shmHeaderBytes(n) + (n+1)*shmSlot
+	size := shmHeaderBytes(n) + shmRegions(n)*shmSlot
 	st, err := f.Stat()
 	if err != nil {
 		return nil, err

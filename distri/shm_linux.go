@@ -20,7 +20,7 @@ func shmMapFile(f *os.File, size, n int) (*shmPlane, error) {
 		return nil, fmt.Errorf("mapping %s: %v", f.Name(), err)
 	}
 	s := &shmPlane{mem: mem, n: n, slot: shmSlot, data: shmHeaderBytes(n)}
-	for r := 0; r <= n; r++ {
+	for r := 0; r < shmRegions(n); r++ {
 		s.v32 = append(s.v32, shmView[float32](s.region(r)))
 		s.v64 = append(s.v64, shmView[float64](s.region(r)))
 	}

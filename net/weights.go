@@ -132,6 +132,16 @@ func (n *Net) ShareWeightsFrom(other *Net) error {
 	return nil
 }
 
+// ReshareParams points the params shared by name inside this net at their
+// owners' storage again, for after the owners' Data and Diff were moved
+// (a distributed solver moves them into memory the executors share).
+func (n *Net) ReshareParams() {
+	for _, s := range n.shares {
+		s.user.ShareData(s.owner)
+		s.user.ShareDiff(s.owner)
+	}
+}
+
 // checkProtoShape reports, naming the layer, when a model blob cannot be
 // copied into a param: Caffe's Blob::ShapeEquals(BlobProto), where a legacy
 // num/channels/height/width proto is compared right-aligned (old models

@@ -1,6 +1,8 @@
 package solver
 
 import (
+	"fmt"
+
 	"github.com/cos-project/cos/layers"
 )
 
@@ -45,6 +47,11 @@ type ShardedReducer interface {
 	// AllGather makes vals(blob) of every reduced blob equal on all
 	// executors, each section taken from the executor that owns it.
 	AllGather(vals func(*layers.Blob) []float32) error
+	// StorageMoved reports, once, that the last Wait moved the Diff (or
+	// Data) of the reduced blobs into storage the executors share,
+	// contents unchanged; whatever aliased the old storage (params shared
+	// by name, the TEST nets' weights) must be pointed at the new.
+	StorageMoved() bool
 }
 
 // shardPlan returns the sections of this step when it is sharded, and
@@ -105,5 +112,18 @@ func (s *Solver) gatherShards() error {
 		}
 	}
 	s.historyPartial = false
+	return nil
+}
+
+// reshare points the aliases of the params' storage at where the params
+// now are (after StorageMoved): params shared by name inside the TRAIN net
+// and the TEST nets' weights.
+func (s *Solver) reshare() error {
+	s.net.ReshareParams()
+	for i, tn := range s.testNets {
+		if err := tn.ShareWeightsFrom(s.net); err != nil {
+			return fmt.Errorf("test net #%d: %w", i, err)
+		}
+	}
 	return nil
 }

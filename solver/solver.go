@@ -515,6 +515,11 @@ func (s *Solver) Step(ctx context.Context, n int) error {
 			if err := s.opts.Reducer.Wait(); err != nil {
 				return fmt.Errorf("iteration %d: gradient reduction: %w", s.iter, err)
 			}
+			if s.sharder != nil && s.sharder.StorageMoved() {
+				if err := s.reshare(); err != nil {
+					return fmt.Errorf("iteration %d: %w", s.iter, err)
+				}
+			}
 		}
 		s.updateSmoothedLoss(loss, startIter)
 		perS := s.itersPerSec()

@@ -616,8 +616,8 @@ func (c *Cluster) teardown() {
 		}
 		// An operation still running (it returns now that hbStop is
 		// closed) must not touch unmapped memory; nor may the net, whose
-		// param diffs may live in the mapping (shard.go): it then stays
-		// until the process exits (its name is gone, so the memory goes too).
+		// param diffs may live in the mapping (shard.go) until its Reducer
+		// is closed, which then unmaps it.
 		go func() {
 			c.opMu.Lock()
 			if s.home == nil {

@@ -231,4 +231,7 @@ func (r *Reducer) Close() {
 		close(r.work)
 		r.work = nil
 	}
+	if r.sh.homed {
+		r.unhome()
+	}
 }

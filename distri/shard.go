@@ -60,10 +60,10 @@ import (
 // the step slower (the forward pass then reads half the weights, and the
 // update writes half, in lines the other core holds), where copying the
 // other rank's sections in is one streaming pass. Only one Reducer per
-// cluster homes its diffs, and the mapping then stays until the process
-// exits (the net uses it without any lock). The solver points the diffs'
-// aliases (params shared by name) at the new storage when StorageMoved
-// says so. COS_SHARDED_HOME=0 keeps the diffs in the process.
+// cluster homes its diffs, only when nothing aliases them (the solver says
+// so: no param shared by name), and the mapping stays while they live in it
+// (the net uses them without any lock); Close moves them back.
+// COS_SHARDED_HOME=0 keeps the diffs in the process.
 //
 // Sharding is not used (the step all-reduces as before) when the solver
 // did not ask for it (gradient clipping needs the norm of the whole
@@ -103,8 +103,7 @@ type shardState struct {
 	steps  int    // sharded steps so far (tests)
 
 	homed  bool // the diffs live in this rank's grad region (two ranks)
-	moved  bool // homed, not yet reported by StorageMoved
-	noHome bool // keep the diffs in the process (tests compare both)
+	noHome bool // keep the diffs in the process (aliased, or COS_SHARDED_HOME=0)
 }
 
 // shardedUpdateOff is COS_SHARDED_UPDATE=0: every step all-reduces and
@@ -117,9 +116,10 @@ func shardedHomeOff() bool { return os.Getenv("COS_SHARDED_HOME") == "0" }
 
 // EnableShardedUpdate implements solver.ShardedReducer: the solver can
 // update sections (it does not clip gradients).
-func (r *Reducer) EnableShardedUpdate() {
+func (r *Reducer) EnableShardedUpdate(diffsMovable bool) {
 	if !r.layout && r.c.size > 1 && r.direct && !shardedUpdateOff() {
 		r.sh.want = true
+		r.sh.noHome = r.sh.noHome || !diffsMovable
 	}
 }
 
@@ -361,16 +361,32 @@ func (r *Reducer) home() {
 		b.Diff = gr[g : g+n : g+n]
 	}
 	s.home = r
-	sh.homed, sh.moved = true, true
+	sh.homed = true
 }
 
-// StorageMoved implements solver.ShardedReducer: true once, after the Wait
-// that moved the diffs into shared memory.
-func (r *Reducer) StorageMoved() bool {
-	m := r.sh.moved
-	r.sh.moved = false
-	return m
+// unhome moves the diffs back into the process (Close), so the mapping can
+// go: contents unchanged, nothing else refers to them (EnableShardedUpdate).
+func (r *Reducer) unhome() {
+	c := r.c
+	c.opMu.Lock()
+	defer c.opMu.Unlock()
+	s := c.shm
+	if s == nil || s.home != r {
+		return
+	}
+	for _, b := range r.sh.blobs {
+		b.Diff = append([]float32(nil), b.Diff...)
+	}
+	r.sh.homed = false
+	s.home = nil
+	select {
+	case <-c.hbStop:
+		// The cluster closed first and left the mapping for the diffs.
+		s.unmap()
+	default:
+	}
 }
+
 
 // AllGather implements solver.ShardedReducer: for every blob of the
 // layout, vals(blob) gets each section from the rank that owns it.

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+	"unsafe"
 
 	"github.com/cos-project/cos/layers"
 	"github.com/cos-project/cos/lmdb"
@@ -193,7 +195,7 @@ func TestShardedUpdateMatches(t *testing.T) {
 			}
 			for _, mode := range []string{shardCopy, shardHome} {
 				got := trainShard(t, tc.world, text, "", tc.hidden, tc.threads, db, mode, nil)
-				sameAsUnsharded(t, mode, ref, got, 10)
+				sameAsUnsharded(t, mode, ref, got, 10, mode == shardHome && tc.world == 2)
 			}
 		})
 	}
@@ -201,9 +203,9 @@ func TestShardedUpdateMatches(t *testing.T) {
 
 // sameAsUnsharded checks a sharded run (mode) against the unsharded run
 // ref of the same iters steps: every rank's weights, rank 0's snapshots
-// and every rank's test results bit for bit, and that the run was
-// sharded (and, with two ranks, its diffs homed) as the mode says.
-func sameAsUnsharded(t *testing.T, mode string, ref, got shardRun, iters int) {
+// and every rank's test results bit for bit, that the run was sharded and
+// whether its diffs lived in shared memory.
+func sameAsUnsharded(t *testing.T, mode string, ref, got shardRun, iters int, wantHomed bool) {
 	t.Helper()
 	for r := range got.weights {
 		if ref.steps[r] != 0 {
@@ -213,8 +215,8 @@ func sameAsUnsharded(t *testing.T, mode string, ref, got shardRun, iters int) {
 		if got.steps[r] != iters-1 {
 			t.Fatalf("%s: rank %d ran %d sharded steps of %d (plane %s), want %d", mode, r, got.steps[r], iters, got.planes[r], iters-1)
 		}
-		if want := mode == shardHome && len(got.weights) == 2; got.homed[r] != want {
-			t.Fatalf("%s: rank %d diffs in shared memory: %v, want %v", mode, r, got.homed[r], want)
+		if got.homed[r] != wantHomed {
+			t.Fatalf("%s: rank %d diffs in shared memory: %v, want %v", mode, r, got.homed[r], wantHomed)
 		}
 		sameBits(t, fmt.Sprintf("%s: rank %d vs rank 0", mode, r), got.weights[r], got.weights[0])
 		sameBits(t, fmt.Sprintf("%s: rank %d vs unsharded", mode, r), got.weights[r], ref.weights[r])
@@ -233,10 +235,10 @@ func sameAsUnsharded(t *testing.T, mode string, ref, got shardRun, iters int) {
 	}
 }
 
-// shardShareNetText has what aliases a param's storage: two layers sharing
-// their params by name (the user sees the owner's weights and adds its
-// gradient into the owner's) and a TEST net (which reads the TRAIN net's
-// weights).
+// shardShareNetText has a TEST net (which reads the TRAIN net's weights)
+// and, with SHARE replaced by the names, two layers sharing their params by
+// name (the user sees the owner's weights and adds its gradient into the
+// owner's Diff, which therefore must stay where it is).
 const shardShareNetText = `
 name: "sharenet"
 layer { name: "data" type: "Data" top: "data" top: "label" include { phase: TRAIN }
@@ -245,11 +247,11 @@ layer { name: "data" type: "Data" top: "data" top: "label" include { phase: TEST
   transform_param { scale: 0.00390625 } data_param { source: "SOURCE" batch_size: 8 backend: LMDB } }
 layer { name: "half" type: "Power" bottom: "data" top: "half" power_param { scale: 0.5 shift: 0.25 } }
 layer { name: "ipa" type: "InnerProduct" bottom: "data" top: "ipa"
-  param { name: "w" } param { name: "b" }
+  SHAREA
   inner_product_param { num_output: HIDDEN weight_filler { type: "xavier" } bias_filler { type: "constant" value: 0.01 } } }
 layer { name: "ipb" type: "InnerProduct" bottom: "half" top: "ipb"
-  param { name: "w" } param { name: "b" }
-  inner_product_param { num_output: HIDDEN } }
+  SHAREB
+  inner_product_param { num_output: HIDDEN weight_filler { type: "xavier" } } }
 layer { name: "sum" type: "Eltwise" bottom: "ipa" bottom: "ipb" top: "sum" }
 layer { name: "relu" type: "ReLU" bottom: "sum" top: "sum" }
 layer { name: "ip2" type: "InnerProduct" bottom: "sum" top: "ip2"
@@ -258,12 +260,13 @@ layer { name: "loss" type: "SoftmaxWithLoss" bottom: "ip2" bottom: "label" top: 
 layer { name: "accuracy" type: "Accuracy" bottom: "ip2" bottom: "label" top: "accuracy" include { phase: TEST } }
 `
 
-// TestShardedUpdateAliases: with the diffs moved into shared memory, the
-// layers that share a param by name follow them (the user adds its
-// gradient into the owner's): weights, snapshots and test results (every
+// TestShardedUpdateAliases: a TEST net follows the TRAIN net's weights,
+// and params shared by name keep their diffs in the process (the user's
+// Diff aliases the owner's): weights, snapshots and test results (every
 // test_interval, on every executor) equal the unsharded run's bit for bit,
-// on two executors (diffs in shared memory) and three (diffs in the
-// process), with gradients accumulated over two passes (iter_size 2).
+// on two executors (diffs in shared memory unless shared) and three (diffs
+// in the process), with gradients accumulated over two passes (iter_size
+// 2).
 func TestShardedUpdateAliases(t *testing.T) {
 	if !shmSupported {
 		t.Skip("shared memory is Linux only")
@@ -274,14 +277,22 @@ func TestShardedUpdateAliases(t *testing.T) {
 	const text = `base_lr: 0.05 momentum: 0.9 weight_decay: 0.004 lr_policy: "fixed" iter_size: 2
 max_iter: 9 random_seed: 5 snapshot: 4 display: 2 test_iter: 2 test_interval: 3 test_initialization: false`
 	for _, world := range []int{2, 3} {
-		t.Run(fmt.Sprint("world", world), func(t *testing.T) {
-			ref := trainShard(t, world, text, shardShareNetText, 30, 1, db, shardOff, nil)
-			if len(ref.tests[0]) != 3 {
-				t.Fatalf("unsharded run: %d tests, want 3", len(ref.tests[0]))
-			}
-			got := trainShard(t, world, text, shardShareNetText, 30, 1, db, shardHome, nil)
-			sameAsUnsharded(t, shardHome, ref, got, 9)
-		})
+		for _, shared := range []bool{false, true} {
+			t.Run(fmt.Sprintf("world%d-shared%v", world, shared), func(t *testing.T) {
+				a, b := "", ""
+				if shared {
+					a = `param { name: "w" } param { name: "b" }`
+					b = a
+				}
+				net := strings.NewReplacer("SHAREA", a, "SHAREB", b).Replace(shardShareNetText)
+				ref := trainShard(t, world, text, net, 30, 1, db, shardOff, nil)
+				if len(ref.tests[0]) != 3 {
+					t.Fatalf("unsharded run: %d tests, want 3", len(ref.tests[0]))
+				}
+				got := trainShard(t, world, text, net, 30, 1, db, shardHome, nil)
+				sameAsUnsharded(t, shardHome, ref, got, 9, world == 2 && !shared)
+			})
+		}
 	}
 }
 
@@ -330,7 +341,7 @@ func TestShardedUpdateSlotCapacity(t *testing.T) {
 		runAll(t, cs, func(r int, c *Cluster) error {
 			red := c.NewReducer(1 << 20)
 			defer red.Close()
-			red.EnableShardedUpdate()
+			red.EnableShardedUpdate(true)
 			ps := []*cnet.Param{{Blob: layers.NewBlob(tc.n - 10)}, {Blob: layers.NewBlob(10)}}
 			red.ParamsReady(ps)
 			if err := red.Wait(); err != nil {
@@ -487,4 +498,106 @@ func BenchmarkShmMean2(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestShardedHomeReleased: the diffs that lived in shared memory are back
+// in the process, unchanged, once the Reducer is closed, and the mapping
+// goes whichever of Reducer and Cluster is closed first (a long-lived
+// program training many times must not keep one mapping per run).
+func TestShardedHomeReleased(t *testing.T) {
+	if !shmSupported {
+		t.Skip("shared memory is Linux only")
+	}
+	os.Unsetenv("COS_SHARDED_UPDATE")
+	os.Unsetenv("COS_SHARDED_HOME")
+	dir := t.TempDir()
+	db := filepath.Join(dir, "db")
+	writeDB(t, db, makeImages(64))
+	for _, clusterFirst := range []bool{false, true} {
+		t.Run(fmt.Sprint("clusterFirst=", clusterFirst), func(t *testing.T) {
+			cs := startLocal(t, 2, nil)
+			reds := make([]*Reducer, 2)
+			runAll(t, cs, func(r int, c *Cluster) error {
+				sp, err := prototxt.ParseSolver([]byte(`base_lr: 0.05 momentum: 0.9 lr_policy: "fixed" max_iter: 4 random_seed: 5`), "solver.prototxt")
+				if err != nil {
+					return err
+				}
+				text := strings.NewReplacer("SOURCE", db, "HIDDEN", "20").Replace(shardNetText)
+				np, err := prototxt.ParseNet([]byte(text), "net.prototxt")
+				if err != nil {
+					return err
+				}
+				reds[r] = c.NewReducer(64 << 10)
+				s, err := solver.New(sp, np, solver.Options{Sources: CheckedOpener(lmdb.Opener(r, 2)), Reducer: reds[r], Rank: r})
+				if err != nil {
+					return err
+				}
+				defer s.Close()
+				return s.Solve(context.Background())
+			})
+			inMap := func(r int) int {
+				mem := cs[r].shm.mem
+				lo := uintptr(unsafe.Pointer(&mem[0]))
+				n := 0
+				for _, b := range reds[r].sh.blobs {
+					if p := uintptr(unsafe.Pointer(&b.Diff[0])); p >= lo && p < lo+uintptr(len(mem)) {
+						n++
+					}
+				}
+				return n
+			}
+			diffs := func(r int) [][]float32 {
+				var out [][]float32
+				for _, b := range reds[r].sh.blobs {
+					out = append(out, append([]float32(nil), b.Diff...))
+				}
+				return out
+			}
+			before := make([][][]float32, 2)
+			for r, red := range reds {
+				if !red.sh.homed {
+					t.Fatalf("rank %d: diffs not in shared memory after training", r)
+				}
+				if n := inMap(r); n != len(red.sh.blobs) {
+					t.Fatalf("rank %d: %d of %d diffs in the mapping", r, n, len(red.sh.blobs))
+				}
+				before[r] = diffs(r)
+			}
+			closeClusters := func() {
+				runAll(t, cs, func(r int, c *Cluster) error { return c.Close() })
+			}
+			if clusterFirst {
+				closeClusters()
+			}
+			for r, red := range reds {
+				red.Close()
+				if red.sh.homed {
+					t.Fatalf("rank %d: diffs still homed after Close", r)
+				}
+				if !clusterFirst {
+					if n := inMap(r); n != 0 {
+						t.Fatalf("rank %d: %d diffs still in the mapping after Close", r, n)
+					}
+				}
+				sameBits(t, fmt.Sprintf("rank %d diffs moved back", r), diffs(r), before[r])
+			}
+			if !clusterFirst {
+				closeClusters()
+			}
+			for r, c := range cs {
+				unmapped := false
+				for i := 0; i < 200 && !unmapped; i++ {
+					c.opMu.Lock()
+					unmapped = c.shm.mem == nil
+					c.opMu.Unlock()
+					if !unmapped {
+						time.Sleep(10 * time.Millisecond)
+					}
+				}
+				if !unmapped {
+					t.Errorf("rank %d: the shared-memory mapping is still there", r)
+				}
+			}
+		})
+	}
 }

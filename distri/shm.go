@@ -76,8 +76,8 @@ type shmPlane struct {
 	// read the slots (see shard.go); nil otherwise. Guarded by opMu.
 	pending *Reducer
 	// home is the Reducer whose param diffs live in the grad regions
-	// (shard.go); the mapping then stays until the process exits, since
-	// the net reads and writes it without any lock. Guarded by opMu.
+	// (shard.go); the mapping stays while they do (until the Reducer is
+	// closed), since the net uses it without any lock. Guarded by opMu.
 	home *Reducer
 }
 

@@ -132,15 +132,9 @@ func (n *Net) ShareWeightsFrom(other *Net) error {
 	return nil
 }
 
-// ReshareParams points the params shared by name inside this net at their
-// owners' storage again, for after the owners' Data and Diff were moved
-// (a distributed solver moves them into memory the executors share).
-func (n *Net) ReshareParams() {
-	for _, s := range n.shares {
-		s.user.ShareData(s.owner)
-		s.user.ShareDiff(s.owner)
-	}
-}
+// SharesParams reports whether layers of this net share params by name
+// (their blobs then alias the owners' Data and Diff storage).
+func (n *Net) SharesParams() bool { return len(n.shares) > 0 }
 
 // checkProtoShape reports, naming the layer, when a model blob cannot be
 // copied into a param: Caffe's Blob::ShapeEquals(BlobProto), where a legacy

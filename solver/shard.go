@@ -1,8 +1,6 @@
 package solver
 
 import (
-	"fmt"
-
 	"github.com/cos-project/cos/layers"
 )
 
@@ -29,7 +27,11 @@ type ShardedReducer interface {
 	// EnableShardedUpdate tells the reducer that the solver can update
 	// sections. Called before the first step, only when the update of one
 	// element needs nothing but that element (no gradient clipping).
-	EnableShardedUpdate()
+	// diffsMovable says that nothing else refers to the params' Diff
+	// storage (no param is shared by name), so the reducer may move the
+	// diffs into memory of its own (shared with the other executors) and
+	// back when it is closed, contents unchanged.
+	EnableShardedUpdate(diffsMovable bool)
 	// Shard, after Wait, reports whether this step is sharded and, if so,
 	// this executor's section of every param the reducer reduced. Params
 	// not listed were not reduced and are updated whole.
@@ -47,11 +49,6 @@ type ShardedReducer interface {
 	// AllGather makes vals(blob) of every reduced blob equal on all
 	// executors, each section taken from the executor that owns it.
 	AllGather(vals func(*layers.Blob) []float32) error
-	// StorageMoved reports, once, that the last Wait moved the Diff (or
-	// Data) of the reduced blobs into storage the executors share,
-	// contents unchanged; whatever aliased the old storage (params shared
-	// by name, the TEST nets' weights) must be pointed at the new.
-	StorageMoved() bool
 }
 
 // shardPlan returns the sections of this step when it is sharded, and
@@ -112,18 +109,5 @@ func (s *Solver) gatherShards() error {
 		}
 	}
 	s.historyPartial = false
-	return nil
-}
-
-// reshare points the aliases of the params' storage at where the params
-// now are (after StorageMoved): params shared by name inside the TRAIN net
-// and the TEST nets' weights.
-func (s *Solver) reshare() error {
-	s.net.ReshareParams()
-	for i, tn := range s.testNets {
-		if err := tn.ShareWeightsFrom(s.net); err != nil {
-			return fmt.Errorf("test net #%d: %w", i, err)
-		}
-	}
 	return nil
 }

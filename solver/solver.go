@@ -181,7 +181,7 @@ func New(sp *caffepb.SolverParameter, np *caffepb.NetParameter, opts Options) (*
 	// Clipping scales by the norm of the whole averaged gradient, which no
 	// executor has in a sharded update.
 	if sr, ok := opts.Reducer.(ShardedReducer); ok && s.clip < 0 {
-		sr.EnableShardedUpdate()
+		sr.EnableShardedUpdate(!s.net.SharesParams())
 		s.sharder = sr
 	}
 	// Each weights entry may list several models separated by commas, as
@@ -514,11 +514,6 @@ func (s *Solver) Step(ctx context.Context, n int) error {
 		if s.opts.Reducer != nil {
 			if err := s.opts.Reducer.Wait(); err != nil {
 				return fmt.Errorf("iteration %d: gradient reduction: %w", s.iter, err)
-			}
-			if s.sharder != nil && s.sharder.StorageMoved() {
-				if err := s.reshare(); err != nil {
-					return fmt.Errorf("iteration %d: %w", s.iter, err)
-				}
 			}
 		}
 		s.updateSmoothedLoss(loss, startIter)

@@ -387,7 +387,6 @@ func (r *Reducer) unhome() {
 	}
 }
 
-
 // AllGather implements solver.ShardedReducer: for every blob of the
 // layout, vals(blob) gets each section from the rank that owns it.
 func (r *Reducer) AllGather(vals func(*layers.Blob) []float32) error {

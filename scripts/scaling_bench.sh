@@ -169,9 +169,10 @@ medi = statistics.median(i / s[0] for s, i in zip(single, indep))
 print(f"scaling: ceiling here: 2 independent executors (no communication) {bi:.0f} images/s = {bi / bs:.2f}x "
       f"(median {medi:.2f}x); the pair reaches {bp / bi:.2f} of it (best rounds; median "
       f"{statistics.median(p[0] / i for p, i in zip(pair, indep)):.2f})")
-# Each executor has one core, so the all-reduce's CPU work (gRPC framing,
-# socket copies, summing) runs on that core between the steps' compute:
-# with no other load, the ratio cannot exceed 2 x this CPU efficiency.
+# Each executor has one core, so the all-reduce's work (copies, sums,
+# barrier waits) runs on that core between the steps' compute, and the
+# ratio cannot exceed 2 x this CPU efficiency; a step's CPU time also grows
+# with what the two cores lose by running together (see the ceiling).
 print(f"scaling: CPU per step 1 executor {1e3 * batch / cs:.2f} ms, each of 2 executors {1e3 * batch / cp:.2f} ms "
-      f"(efficiency {cp / cs:.2f}: the ratio on otherwise idle cores is at most 2 x {cp / cs:.2f} = {2 * cp / cs:.2f}x)")
+      f"(efficiency {cp / cs:.2f}: the ratio is at most 2 x {cp / cs:.2f} = {2 * cp / cs:.2f}x)")
 PY

@@ -59,6 +59,25 @@ const (
 	shardHome = "sharded, home" // the default: two ranks' diffs in shared memory
 )
 
+// shardSolver builds rank r's solver of a world-executor test job on db:
+// netText (HIDDEN and SOURCE filled in) and solverText, reducing through
+// red (buckets of 64 KiB, so there are several).
+func shardSolver(r, world int, solverText, netText, db string, hidden, threads int, red *Reducer, progress func(solver.Progress)) (*solver.Solver, error) {
+	sp, err := prototxt.ParseSolver([]byte(solverText), "solver.prototxt")
+	if err != nil {
+		return nil, err
+	}
+	text := strings.NewReplacer("SOURCE", db, "HIDDEN", fmt.Sprint(hidden)).Replace(netText)
+	np, err := prototxt.ParseNet([]byte(text), "net.prototxt")
+	if err != nil {
+		return nil, err
+	}
+	return solver.New(sp, np, solver.Options{
+		Sources: CheckedOpener(lmdb.Opener(r, world)),
+		Reducer: red, Rank: r, Threads: threads, Progress: progress,
+	})
+}
+
 // trainShard trains world executors in this process on db and returns
 // their weights, test results and rank 0's snapshot files. netText is
 // shardNetText when empty.
@@ -88,24 +107,10 @@ func trainShard(t *testing.T, world int, solverText, netText string, hidden, thr
 			defer wg.Done()
 			errs[r] = func() error {
 				c := cs[r]
-				sp, err := prototxt.ParseSolver([]byte(solverText+"\nsnapshot_prefix: \""+prefix+"\"\n"), "solver.prototxt")
-				if err != nil {
-					return err
-				}
-				text := strings.NewReplacer("SOURCE", db, "HIDDEN", fmt.Sprint(hidden)).Replace(netText)
-				np, err := prototxt.ParseNet([]byte(text), "net.prototxt")
-				if err != nil {
-					return err
-				}
-				red := c.NewReducer(64 << 10) // several buckets
+				red := c.NewReducer(64 << 10)
 				defer red.Close()
-				s, err := solver.New(sp, np, solver.Options{
-					Sources: CheckedOpener(lmdb.Opener(r, world)),
-					Reducer: red, Rank: r, Threads: threads,
-					Progress: func(p solver.Progress) {
-						run.tests[r] = append(run.tests[r], p.Test...)
-					},
-				})
+				s, err := shardSolver(r, world, solverText+"\nsnapshot_prefix: \""+prefix+"\"\n", netText, db, hidden, threads, red,
+					func(p solver.Progress) { run.tests[r] = append(run.tests[r], p.Test...) })
 				if err != nil {
 					return err
 				}
@@ -418,18 +423,11 @@ func TestShardedStepAllocs(t *testing.T) {
 	solvers := make([]*solver.Solver, 2)
 	reds := make([]*Reducer, 2)
 	runAll(t, cs, func(r int, c *Cluster) error {
-		sp, err := prototxt.ParseSolver([]byte(`type: "Adam" base_lr: 0.01 momentum: 0.9 momentum2: 0.999 weight_decay: 0.002 lr_policy: "fixed" max_iter: 1000 random_seed: 5`), "solver.prototxt")
-		if err != nil {
-			return err
-		}
-		text := strings.NewReplacer("SOURCE", db, "HIDDEN", "4000").Replace(shardNetText)
-		np, err := prototxt.ParseNet([]byte(text), "net.prototxt")
-		if err != nil {
-			return err
-		}
 		reds[r] = c.NewReducer(64 << 10)
 		t.Cleanup(reds[r].Close)
-		solvers[r], err = solver.New(sp, np, solver.Options{Sources: CheckedOpener(lmdb.Opener(r, 2)), Reducer: reds[r], Rank: r, Threads: 2})
+		var err error
+		solvers[r], err = shardSolver(r, 2, `type: "Adam" base_lr: 0.01 momentum: 0.9 momentum2: 0.999 weight_decay: 0.002 lr_policy: "fixed" max_iter: 1000 random_seed: 5`,
+			shardNetText, db, 4000, 2, reds[r], nil)
 		if err == nil {
 			t.Cleanup(func() { solvers[r].Close() })
 		}
@@ -518,17 +516,9 @@ func TestShardedHomeReleased(t *testing.T) {
 			cs := startLocal(t, 2, nil)
 			reds := make([]*Reducer, 2)
 			runAll(t, cs, func(r int, c *Cluster) error {
-				sp, err := prototxt.ParseSolver([]byte(`base_lr: 0.05 momentum: 0.9 lr_policy: "fixed" max_iter: 4 random_seed: 5`), "solver.prototxt")
-				if err != nil {
-					return err
-				}
-				text := strings.NewReplacer("SOURCE", db, "HIDDEN", "20").Replace(shardNetText)
-				np, err := prototxt.ParseNet([]byte(text), "net.prototxt")
-				if err != nil {
-					return err
-				}
 				reds[r] = c.NewReducer(64 << 10)
-				s, err := solver.New(sp, np, solver.Options{Sources: CheckedOpener(lmdb.Opener(r, 2)), Reducer: reds[r], Rank: r})
+				s, err := shardSolver(r, 2, `base_lr: 0.05 momentum: 0.9 lr_policy: "fixed" max_iter: 4 random_seed: 5`,
+					shardNetText, db, 20, 0, reds[r], nil)
 				if err != nil {
 					return err
 				}

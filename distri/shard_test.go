@@ -59,6 +59,18 @@ const (
 	shardHome = "sharded, home" // the default: two ranks' diffs in shared memory
 )
 
+// shmTestDB skips the test where there is no shared-memory plane, and
+// otherwise returns an LMDB of n makeImages images.
+func shmTestDB(t *testing.T, n int) string {
+	t.Helper()
+	if !shmSupported {
+		t.Skip("shared memory is Linux only")
+	}
+	db := filepath.Join(t.TempDir(), "db")
+	writeDB(t, db, makeImages(n))
+	return db
+}
+
 // shardSolver builds rank r's solver of a world-executor test job on db:
 // netText (HIDDEN and SOURCE filled in) and solverText, reducing through
 // red (buckets of 64 KiB, so there are several).
@@ -173,12 +185,7 @@ func sameBits(t *testing.T, what string, a, b [][]float32) {
 // update threads, steps with and without a displayed loss (a collective
 // between the reduction and the update).
 func TestShardedUpdateMatches(t *testing.T) {
-	if !shmSupported {
-		t.Skip("shared memory is Linux only")
-	}
-	dir := t.TempDir()
-	db := filepath.Join(dir, "db")
-	writeDB(t, db, makeImages(96))
+	db := shmTestDB(t, 96)
 	const common = "max_iter: 10 random_seed: 5 snapshot: 4 snapshot_diff: true display: 3 average_loss: 2\n"
 	cases := []struct {
 		name          string
@@ -273,12 +280,7 @@ layer { name: "accuracy" type: "Accuracy" bottom: "ip2" bottom: "label" top: "ac
 // in the process), with gradients accumulated over two passes (iter_size
 // 2).
 func TestShardedUpdateAliases(t *testing.T) {
-	if !shmSupported {
-		t.Skip("shared memory is Linux only")
-	}
-	dir := t.TempDir()
-	db := filepath.Join(dir, "db")
-	writeDB(t, db, makeImages(96))
+	db := shmTestDB(t, 96)
 	const text = `base_lr: 0.05 momentum: 0.9 weight_decay: 0.004 lr_policy: "fixed" iter_size: 2
 max_iter: 9 random_seed: 5 snapshot: 4 display: 2 test_iter: 2 test_interval: 3 test_initialization: false`
 	for _, world := range []int{2, 3} {
@@ -409,16 +411,11 @@ func TestShardedSections(t *testing.T) {
 // executors) allocates nothing once running, beyond the cluster's
 // background traffic.
 func TestShardedStepAllocs(t *testing.T) {
-	if !shmSupported {
-		t.Skip("shared memory is Linux only")
-	}
 	if raceEnabled {
 		t.Skip("the race detector changes allocation counts")
 	}
 	os.Unsetenv("COS_SHARDED_UPDATE")
-	dir := t.TempDir()
-	db := filepath.Join(dir, "db")
-	writeDB(t, db, makeImages(64))
+	db := shmTestDB(t, 64)
 	cs := startLocal(t, 2, nil)
 	solvers := make([]*solver.Solver, 2)
 	reds := make([]*Reducer, 2)
@@ -503,14 +500,9 @@ func BenchmarkShmMean2(b *testing.B) {
 // goes whichever of Reducer and Cluster is closed first (a long-lived
 // program training many times must not keep one mapping per run).
 func TestShardedHomeReleased(t *testing.T) {
-	if !shmSupported {
-		t.Skip("shared memory is Linux only")
-	}
 	os.Unsetenv("COS_SHARDED_UPDATE")
 	os.Unsetenv("COS_SHARDED_HOME")
-	dir := t.TempDir()
-	db := filepath.Join(dir, "db")
-	writeDB(t, db, makeImages(64))
+	db := shmTestDB(t, 64)
 	for _, clusterFirst := range []bool{false, true} {
 		t.Run(fmt.Sprint("clusterFirst=", clusterFirst), func(t *testing.T) {
 			cs := startLocal(t, 2, nil)

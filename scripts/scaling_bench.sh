@@ -166,9 +166,10 @@ print(f"scaling: 1 executor on 1 core {bs:.0f} images/s, 2 executors on 1 core e
       f"= {bp / bs:.2f}x (best rounds; median ratio {med:.2f}x; target >= 1.85x)")
 bi = max(indep)
 medi = statistics.median(i / s[0] for s, i in zip(single, indep))
+medpi = statistics.median(p[0] / i for p, i in zip(pair, indep))
 print(f"scaling: ceiling here: 2 independent executors (no communication) {bi:.0f} images/s = {bi / bs:.2f}x "
-      f"(median {medi:.2f}x); the pair reaches {bp / bi:.2f} of it (best rounds; median "
-      f"{statistics.median(p[0] / i for p, i in zip(pair, indep)):.2f})")
+      f"(median {medi:.2f}x); the pair reaches {bp / bi:.2f} of it (best rounds; median {medpi:.2f}), "
+      f"i.e. {2 * bp / bi:.2f}x one executor whose neighbour core is busy too (median {2 * medpi:.2f}x)")
 # Each executor has one core, so the all-reduce's work (copies, sums,
 # barrier waits) runs on that core between the steps' compute, and the
 # ratio cannot exceed 2 x this CPU efficiency; a step's CPU time also grows

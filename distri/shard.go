@@ -178,9 +178,7 @@ func (r *Reducer) sectionOf(q, i int) (lo, hi int) {
 func (r *Reducer) addSharded(p *layers.Blob) {
 	sh := &r.sh
 	if sh.homed {
-		// The diff is already where the other rank reads it.
-		sh.next++
-		return
+		return // the diff is already where the other rank reads it
 	}
 	c := r.c
 	c.opMu.Lock()

@@ -154,7 +154,7 @@ def measure(d, n):
 single = [measure(f"{tmp}/single{r}", 1) for r in range(1, rounds + 1)]
 pair = [measure(f"{tmp}/pair{r}", 2) for r in range(1, rounds + 1)]
 # Independent executors each log their own run: images/s add up.
-indep = [measure(f"{tmp}/indep{r}", 1)[0] + measure_log(f"{tmp}/indep{r}/log1") for r in range(1, rounds + 1)]
+indep = [measure_log(f"{tmp}/indep{r}/log0") + measure_log(f"{tmp}/indep{r}/log1") for r in range(1, rounds + 1)]
 for r, (s, p, i) in enumerate(zip(single, pair, indep), 1):
     print(f"scaling round {r}: 1 executor {s[0]:.0f} images/s ({s[1]:.2f} s, {s[2]:.0f} images/cpu-s); "
           f"2 executors {p[0]:.0f} images/s ({p[1]:.2f} s, {p[2]:.0f} images/cpu-s); ratio {p[0] / s[0]:.2f}x; "

@@ -125,6 +125,11 @@
 // gradients larger than one slot use the unsharded path;
 // COS_SHARDED_UPDATE=0 turns sharding off.
 //
+// COS_BENCH_NO_EXCHANGE=1 is a measurement, not training: Wait is then only
+// a barrier and no gradient is exchanged, so each replica follows its own
+// gradient. scripts/scaling_bench.sh uses it to separate what the lock-step
+// of synchronous training costs from what the exchange costs.
+//
 // # Failures
 //
 // Executors exchange heartbeats with rank 0 (Config.HeartbeatInterval, 1 s).

@@ -2,6 +2,7 @@ package distri
 
 import (
 	"fmt"
+	"os"
 	"sync"
 
 	"github.com/cos-project/cos/layers"
@@ -40,6 +41,15 @@ type Reducer struct {
 
 	sh shardState
 
+	// noExchange is COS_BENCH_NO_EXCHANGE=1, a measurement for
+	// scripts/scaling_bench.sh: the executors still meet once per step
+	// (Wait is a barrier: an all-reduce of one float64), but no gradient
+	// is exchanged, so each replica trains on its own gradient and they
+	// diverge. Against the normal run it prices what the all-reduce moves,
+	// apart from the lock-step that synchronous training needs anyway.
+	noExchange bool
+	one        []float64
+
 	work    chan *bucket
 	pending sync.WaitGroup
 	errMu   sync.Mutex
@@ -61,6 +71,10 @@ func (c *Cluster) NewReducer(bucketBytes int) *Reducer {
 		bucketBytes = c.cfg.BucketBytes
 	}
 	r := &Reducer{c: c, capBytes: bucketBytes, direct: c.shm != nil}
+	if c.size > 1 && os.Getenv("COS_BENCH_NO_EXCHANGE") == "1" {
+		r.noExchange, r.one = true, make([]float64, 1)
+		c.cfg.Logf("distri: rank %d: COS_BENCH_NO_EXCHANGE=1: no gradient is exchanged, the replicas diverge (a measurement, not training)", c.rank)
+	}
 	if c.size > 1 {
 		r.work = make(chan *bucket, 1024)
 		go r.loop(r.work)
@@ -114,7 +128,7 @@ func (r *Reducer) setErr(err error) {
 // ParamsReady implements solver.Reducer: the diffs of params are final for
 // this iteration.
 func (r *Reducer) ParamsReady(params []*net.Param) {
-	if r.c.size == 1 {
+	if r.c.size == 1 || r.noExchange {
 		return
 	}
 	for _, p := range params {
@@ -125,7 +139,7 @@ func (r *Reducer) ParamsReady(params []*net.Param) {
 // AddBlob is ParamsReady for one blob whose Diff is final (for callers
 // that do not use net.Param).
 func (r *Reducer) AddBlob(b *layers.Blob) {
-	if r.c.size == 1 {
+	if r.c.size == 1 || r.noExchange {
 		return
 	}
 	r.add(b)
@@ -181,6 +195,9 @@ func (r *Reducer) submit() {
 func (r *Reducer) Wait() error {
 	if r.c.size == 1 {
 		return nil
+	}
+	if r.noExchange {
+		return r.c.SumFloat64(r.one)
 	}
 	sharded := false
 	if !r.layout {

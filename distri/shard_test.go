@@ -84,10 +84,11 @@ func shardSolver(r, world int, solverText, netText, db string, hidden, threads i
 	if err != nil {
 		return nil, err
 	}
-	return solver.New(sp, np, solver.Options{
-		Sources: CheckedOpener(lmdb.Opener(r, world)),
-		Reducer: red, Rank: r, Threads: threads, Progress: progress,
-	})
+	opts := solver.Options{Sources: CheckedOpener(lmdb.Opener(r, world)), Rank: r, Threads: threads, Progress: progress}
+	if red != nil {
+		opts.Reducer = red // a nil *Reducer would be a non-nil solver.Reducer
+	}
+	return solver.New(sp, np, opts)
 }
 
 // trainShard trains world executors in this process on db and returns
@@ -582,4 +583,67 @@ func TestShardedHomeReleased(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestBenchNoExchange: with COS_BENCH_NO_EXCHANGE=1 (the scaling bench's
+// lock-step set-up) every executor trains exactly as it would alone on its
+// shard, bit for bit, on both data planes; and Wait is still a barrier: it
+// does not return before the other executor's Wait.
+func TestBenchNoExchange(t *testing.T) {
+	db := shmTestDB(t, 96)
+	const text = `base_lr: 0.05 momentum: 0.9 weight_decay: 0.004 lr_policy: "fixed" max_iter: 6 random_seed: 5 display: 2`
+	alone := make([][][]float32, 2)
+	for r := range alone {
+		s, err := shardSolver(r, 2, text, shardNetText, db, 20, 1, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Solve(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		alone[r] = weightsOf(s)
+		s.Close()
+	}
+	t.Setenv("COS_BENCH_NO_EXCHANGE", "1")
+	for _, plane := range []string{"shm", "grpc"} {
+		t.Run(plane, func(t *testing.T) {
+			mod := func(c *Config) { c.NoShm = plane == "grpc" }
+			run := trainShard(t, 2, text, "", 20, 1, db, shardHome, mod)
+			for r := range run.weights {
+				if run.steps[r] != 0 || run.homed[r] {
+					t.Errorf("rank %d: %d sharded steps, diffs in shared memory %v: want none", r, run.steps[r], run.homed[r])
+				}
+				sameBits(t, fmt.Sprintf("rank %d vs alone on its shard", r), run.weights[r], alone[r])
+			}
+			if same := func() bool {
+				for i := range alone[0] {
+					for j := range alone[0][i] {
+						if alone[0][i][j] != alone[1][i][j] {
+							return false
+						}
+					}
+				}
+				return true
+			}(); same {
+				t.Fatal("both shards trained to the same weights: the test cannot tell exchange from none")
+			}
+		})
+	}
+	t.Run("barrier", func(t *testing.T) {
+		cs := startLocal(t, 2, nil)
+		reds := []*Reducer{cs[0].NewReducer(0), cs[1].NewReducer(0)}
+		done := make(chan error, 1)
+		go func() { done <- reds[0].Wait() }()
+		select {
+		case err := <-done:
+			t.Fatalf("rank 0's Wait returned (%v) before rank 1 called Wait", err)
+		case <-time.After(300 * time.Millisecond):
+		}
+		if err := reds[1].Wait(); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	})
 }

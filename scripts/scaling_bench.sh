@@ -24,6 +24,12 @@
 # memory bandwidth, a busy host) and not to the all-reduce. The pair's ratio
 # over this ceiling is printed as well.
 #
+# A fourth set-up splits what is left: the pair again, but with
+# COS_BENCH_NO_EXCHANGE=1, so the executors meet once per step (a barrier)
+# and exchange nothing. Against the ceiling it shows what the lock-step of
+# synchronous training costs on this machine (each step waits for the
+# slower core); against it the pair shows what the gradient exchange costs.
+#
 # The cores are shared with whatever else runs, so the set-ups alternate
 # SCALING_ROUNDS times and the best round of each is compared (the least
 # disturbed one); the median ratio is printed too. Each process's CPU seconds
@@ -88,14 +94,16 @@ run_indep() { # run_indep <dir>: two single executors at once, one per core
   return $rc
 }
 
-run_pair() { # run_pair <dir>
+run_pair() { # run_pair <dir> [VAR=value...]: the values go to both executors
   mkdir -p "$1"
-  local port tok pids=() r rc=0
+  local dir=$1 port tok pids=() r rc=0
+  shift
   port=$(free_port)
   tok=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
   for r in 0 1; do
-    COS_RANK=$r COS_WORLD_SIZE=2 COS_MASTER=127.0.0.1:$port COS_JOB_TOKEN=$tok \
-      timed "$1/cpu$r" "$1/log$r" taskset -c "$r" "$BIN" -train -quiet -conf "$TMP/solver.prototxt" -devices 1 &
+    ( if [ $# -gt 0 ]; then export "$@"; fi
+      COS_RANK=$r COS_WORLD_SIZE=2 COS_MASTER=127.0.0.1:$port COS_JOB_TOKEN=$tok \
+        timed "$dir/cpu$r" "$dir/log$r" taskset -c "$r" "$BIN" -train -quiet -conf "$TMP/solver.prototxt" -devices 1 ) &
     pids+=($!)
   done
   for r in "${pids[@]}"; do wait "$r" || rc=1; done
@@ -106,6 +114,7 @@ echo "scaling: LeNet on real MNIST, batch $BATCH per executor, $ITERS iterations
 for r in $(seq "$ROUNDS"); do
   run_single "$TMP/single$r" || { echo "scaling: single executor failed:"; tail -5 "$TMP/single$r/log0"; exit 1; }
   run_pair "$TMP/pair$r" || { echo "scaling: 2 executors failed:"; tail -5 "$TMP/pair$r"/log*; exit 1; }
+  run_pair "$TMP/lock$r" COS_BENCH_NO_EXCHANGE=1 || { echo "scaling: 2 executors without exchange failed:"; tail -5 "$TMP/lock$r"/log*; exit 1; }
   run_indep "$TMP/indep$r" || { echo "scaling: 2 independent executors failed:"; tail -5 "$TMP/indep$r"/log*; exit 1; }
 done
 
@@ -154,10 +163,12 @@ def measure(d, n):
 single = [measure(f"{tmp}/single{r}", 1) for r in range(1, rounds + 1)]
 pair = [measure(f"{tmp}/pair{r}", 2) for r in range(1, rounds + 1)]
 # Independent executors each log their own run: images/s add up.
+lock = [measure(f"{tmp}/lock{r}", 2) for r in range(1, rounds + 1)]
 indep = [measure_log(f"{tmp}/indep{r}/log0") + measure_log(f"{tmp}/indep{r}/log1") for r in range(1, rounds + 1)]
-for r, (s, p, i) in enumerate(zip(single, pair, indep), 1):
+for r, (s, p, l, i) in enumerate(zip(single, pair, lock, indep), 1):
     print(f"scaling round {r}: 1 executor {s[0]:.0f} images/s ({s[1]:.2f} s, {s[2]:.0f} images/cpu-s); "
           f"2 executors {p[0]:.0f} images/s ({p[1]:.2f} s, {p[2]:.0f} images/cpu-s); ratio {p[0] / s[0]:.2f}x; "
+          f"lock-step only {l[0]:.0f} images/s, ratio {l[0] / s[0]:.2f}x; "
           f"2 independent {i:.0f} images/s, ratio {i / s[0]:.2f}x")
 bs, bp = max(x[0] for x in single), max(x[0] for x in pair)
 med = statistics.median(p[0] / s[0] for s, p in zip(single, pair))
@@ -170,6 +181,13 @@ medpi = statistics.median(p[0] / i for p, i in zip(pair, indep))
 print(f"scaling: ceiling here: 2 independent executors (no communication) {bi:.0f} images/s = {bi / bs:.2f}x "
       f"(median {medi:.2f}x); the pair reaches {bp / bi:.2f} of it (best rounds; median {medpi:.2f}), "
       f"i.e. {2 * bp / bi:.2f}x one executor whose neighbour core is busy too (median {2 * medpi:.2f}x)")
+bl = max(x[0] for x in lock)
+medl = statistics.median(l[0] / s[0] for s, l in zip(single, lock))
+medpl = statistics.median(p[0] / l[0] for p, l in zip(pair, lock))
+medli = statistics.median(l[0] / i for l, i in zip(lock, indep))
+print(f"scaling: lock-step only (the pair exchanging nothing, COS_BENCH_NO_EXCHANGE=1) {bl:.0f} images/s = {bl / bs:.2f}x "
+      f"(median {medl:.2f}x), {bl / bi:.2f} of the ceiling (median {medli:.2f}): what waiting for the slower core "
+      f"every step costs here; the pair reaches {bp / bl:.2f} of it (median {medpl:.2f}): what the exchange costs")
 # Each executor has one core, so the all-reduce's work (copies, sums,
 # barrier waits) runs on that core between the steps' compute, and the
 # ratio cannot exceed 2 x this CPU efficiency; a step's CPU time also grows

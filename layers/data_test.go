@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -269,5 +270,21 @@ func TestDataCropAllowsVaryingSizes(t *testing.T) {
 	l, top = setupData(t, dataParam(2, tp), &memSource{recs: recs})
 	if err := l.Forward(nil, top); err == nil || !strings.Contains(err.Error(), "2×1×2") {
 		t.Fatalf("channel mismatch: %v", err)
+	}
+}
+
+// TestDataPrefetchOneP: with one P, the next batch is filled inside every
+// Forward (both buffers are full when it returns), not whenever the
+// scheduler happens to preempt the caller.
+func TestDataPrefetchOneP(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	l, top := setupData(t, dataParam(2, nil), &memSource{recs: records(5)})
+	for i := 0; i < 6; i++ {
+		if err := l.Forward(nil, top); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(l.full); n != cap(l.full) {
+			t.Fatalf("Forward %d: %d of %d batches ready when it returned", i, n, cap(l.full))
+		}
 	}
 }

@@ -8,6 +8,10 @@
 # processes (OpenBLAS's threads spin after each call and would steal the
 # cores from the next benchmark in the same process).
 #
+# The Go benchmarks in bench/ also print the core-to-core round trip of a
+# cache line (two-core figures depend on it; it changes with where the VM's
+# vCPUs sit).
+#
 # Then: the cos-bench per-layer table (`caffe time` style), LeNet's step as a
 # share of the measured FMA peak, allocations per step, peak RSS of `make
 # demo`'s training (scripts/rss_bench.sh), the all-reduce bus bandwidth over

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -615,16 +616,7 @@ func TestBenchNoExchange(t *testing.T) {
 				}
 				sameBits(t, fmt.Sprintf("rank %d vs alone on its shard", r), run.weights[r], alone[r])
 			}
-			if same := func() bool {
-				for i := range alone[0] {
-					for j := range alone[0][i] {
-						if alone[0][i][j] != alone[1][i][j] {
-							return false
-						}
-					}
-				}
-				return true
-			}(); same {
+			if slices.EqualFunc(alone[0], alone[1], slices.Equal[[]float32]) {
 				t.Fatal("both shards trained to the same weights: the test cannot tell exchange from none")
 			}
 		})
@@ -632,6 +624,7 @@ func TestBenchNoExchange(t *testing.T) {
 	t.Run("barrier", func(t *testing.T) {
 		cs := startLocal(t, 2, nil)
 		reds := []*Reducer{cs[0].NewReducer(0), cs[1].NewReducer(0)}
+		t.Cleanup(func() { reds[0].Close(); reds[1].Close() })
 		done := make(chan error, 1)
 		go func() { done <- reds[0].Wait() }()
 		select {

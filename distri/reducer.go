@@ -47,6 +47,8 @@ type Reducer struct {
 	// is exchanged, so each replica trains on its own gradient and they
 	// diverge. Against the normal run it prices what the all-reduce moves,
 	// apart from the lock-step that synchronous training needs anyway.
+	// Wait returns before the bucket layout is fixed, so no step is ever
+	// sharded either.
 	noExchange bool
 	one        []float64
 

@@ -117,7 +117,7 @@ func shardedHomeOff() bool { return os.Getenv("COS_SHARDED_HOME") == "0" }
 // EnableShardedUpdate implements solver.ShardedReducer: the solver can
 // update sections (it does not clip gradients).
 func (r *Reducer) EnableShardedUpdate(diffsMovable bool) {
-	if !r.layout && r.c.size > 1 && r.direct && !shardedUpdateOff() && !r.noExchange {
+	if !r.layout && r.c.size > 1 && r.direct && !shardedUpdateOff() {
 		r.sh.want = true
 		r.sh.noHome = r.sh.noHome || !diffsMovable
 	}
